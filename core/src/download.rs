@@ -1,0 +1,310 @@
+//! Writing an output to disk: streamed, verified, atomic, contained.
+
+use std::path::{Path, PathBuf};
+
+use futures_util::StreamExt;
+use md5::{Digest, Md5};
+use tokio::io::AsyncWriteExt;
+
+use crate::error::{Error, ErrorKind, Operation, Result};
+use crate::model::{Checksum, Output};
+use crate::provider::ByteStream;
+
+/// What to do when the destination file already exists.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Overwrite {
+    /// Fail with an [`Io`](ErrorKind::Io) error and leave the file alone (the default).
+    #[default]
+    Never,
+    /// Replace it atomically.
+    Replace,
+    /// Keep it and write `name (1).ext`, `name (2).ext`, … instead.
+    Rename,
+}
+
+/// How [`save_stream`] writes.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SaveOptions {
+    /// What to do with an existing file.
+    pub overwrite: Overwrite,
+    /// The file name to use in a directory destination, instead of the vendor's (still reduced
+    /// to a safe basename).
+    pub filename: Option<String>,
+    /// Refuse outputs larger than this many bytes.
+    pub max_bytes: Option<u64>,
+}
+
+impl SaveOptions {
+    /// Sets the overwrite policy.
+    pub fn overwrite(mut self, overwrite: Overwrite) -> Self {
+        self.overwrite = overwrite;
+        self
+    }
+    /// Sets the file name.
+    pub fn filename(mut self, name: impl Into<String>) -> Self {
+        self.filename = Some(name.into());
+        self
+    }
+    /// Sets the size cap.
+    pub fn max_bytes(mut self, max: u64) -> Self {
+        self.max_bytes = Some(max);
+        self
+    }
+}
+
+/// A file written by [`save_stream`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Saved {
+    /// Where it was written.
+    pub path: PathBuf,
+    /// How many bytes.
+    pub size: u64,
+}
+
+/// Reduces an untrusted file name to a basename that cannot leave the directory it is joined to:
+/// `\` counts as a separator, only the last component is kept, control characters and characters
+/// Windows refuses are replaced, trailing dots and spaces dropped, the length capped at 200 bytes;
+/// what remains empty, `.` or `..` becomes `download`.
+///
+/// ```
+/// use multiconvert_core::download::safe_filename;
+/// assert_eq!(safe_filename("../../etc/passwd"), "passwd");
+/// assert_eq!(safe_filename("C:\\temp\\..\\report.pdf"), "report.pdf");
+/// assert_eq!(safe_filename(".."), "download");
+/// assert_eq!(safe_filename("a\u{0}b\r\n.png"), "a_b__.png");
+/// ```
+pub fn safe_filename(name: &str) -> String {
+    let last = name.rsplit(['/', '\\']).next().unwrap_or_default();
+    let mut cleaned: String = last
+        .chars()
+        .map(|c| match c {
+            c if c.is_control() => '_',
+            ':' | '*' | '?' | '"' | '<' | '>' | '|' => '_',
+            c => c,
+        })
+        .collect();
+    while cleaned.ends_with(['.', ' ']) {
+        cleaned.pop();
+    }
+    let cleaned = cleaned.trim_start().to_owned();
+    let mut cleaned = if cleaned.is_empty() || cleaned.chars().all(|c| c == '.') {
+        "download".to_owned()
+    } else {
+        cleaned
+    };
+    if cleaned.len() > 200 {
+        // Keep the extension: it tells the user what the file is.
+        let ext = cleaned
+            .rsplit_once('.')
+            .map(|(_, e)| e)
+            .filter(|e| e.len() <= 16 && !e.is_empty())
+            .map(|e| format!(".{e}"))
+            .unwrap_or_default();
+        let mut cut = 200 - ext.len();
+        while !cleaned.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        cleaned = format!("{}{}", &cleaned[..cut], ext);
+    }
+    cleaned
+}
+
+fn io_error(provider: &str, message: String, e: std::io::Error) -> Error {
+    Error::new(ErrorKind::Io, provider.to_owned(), Operation::Save, message).with_source(e)
+}
+
+/// Writes `stream` to `dest`.
+///
+/// `dest` is a directory (existing, or ending in a separator: the file is named after
+/// `options.filename`, else the output's filename, reduced by [`safe_filename`]) or a file path.
+/// Bytes go to a temporary file beside the destination, which is renamed into place only once
+/// the length matches `Content-Length` and the output's `size`, and the checksum matches when the
+/// vendor gave one; on any error the temporary file is removed and nothing is left behind.
+pub async fn save_stream(
+    provider: &str,
+    output: &Output,
+    mut stream: ByteStream,
+    dest: &Path,
+    options: &SaveOptions,
+) -> Result<Saved> {
+    let is_dir = dest.is_dir() || dest.as_os_str().to_string_lossy().ends_with(['/', '\\']);
+    let target = if is_dir {
+        let name = options
+            .filename
+            .as_deref()
+            .or(output.filename.as_deref())
+            .or(output.id.as_deref())
+            .unwrap_or("download");
+        tokio::fs::create_dir_all(dest).await.map_err(|e| {
+            io_error(
+                provider,
+                "could not create the destination directory".into(),
+                e,
+            )
+        })?;
+        dest.join(safe_filename(name))
+    } else {
+        dest.to_path_buf()
+    };
+    let dir = match target.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    if let Some(max) = options.max_bytes {
+        if let Some(len) = stream.content_length.or(output.size).filter(|&n| n > max) {
+            return Err(Error::new(
+                ErrorKind::InvalidInput,
+                provider.to_owned(),
+                Operation::Save,
+                format!("the output is {len} bytes, more than the {max} allowed"),
+            ));
+        }
+    }
+
+    let temp = tempfile::Builder::new()
+        .prefix(".multiconvert-")
+        .suffix(".part")
+        .tempfile_in(&dir)
+        .map_err(|e| {
+            io_error(
+                provider,
+                format!("could not create a temporary file in {}", dir.display()),
+                e,
+            )
+        })?;
+    let file = temp
+        .reopen()
+        .map_err(|e| io_error(provider, "could not open the temporary file".into(), e))?;
+    let mut writer = tokio::io::BufWriter::with_capacity(1 << 20, tokio::fs::File::from_std(file));
+    let mut md5 = output.checksum.as_ref().map(|Checksum::Md5(_)| Md5::new());
+    let mut written: u64 = 0;
+    while let Some(chunk) = stream.stream.next().await {
+        let chunk = chunk.map_err(|e| e.with_operation(Operation::Download))?;
+        written += chunk.len() as u64;
+        if options.max_bytes.is_some_and(|max| written > max) {
+            return Err(Error::new(
+                ErrorKind::InvalidInput,
+                provider.to_owned(),
+                Operation::Save,
+                "the output is larger than allowed",
+            ));
+        }
+        if let Some(h) = md5.as_mut() {
+            h.update(&chunk);
+        }
+        writer
+            .write_all(&chunk)
+            .await
+            .map_err(|e| io_error(provider, "could not write the output".into(), e))?;
+    }
+    writer
+        .flush()
+        .await
+        .map_err(|e| io_error(provider, "could not write the output".into(), e))?;
+    writer
+        .get_ref()
+        .sync_all()
+        .await
+        .map_err(|e| io_error(provider, "could not write the output".into(), e))?;
+    drop(writer);
+
+    for (what, expected) in [
+        ("Content-Length", stream.content_length),
+        ("announced size", output.size),
+    ] {
+        if let Some(expected) = expected.filter(|&n| n != written) {
+            return Err(Error::new(
+                ErrorKind::Transport,
+                provider.to_owned(),
+                Operation::Download,
+                format!("truncated download: got {written} bytes, the {what} is {expected}"),
+            ));
+        }
+    }
+    if let (Some(h), Some(Checksum::Md5(expected))) = (md5, &output.checksum) {
+        let actual = hex::encode(h.finalize());
+        if !actual.eq_ignore_ascii_case(expected.trim()) {
+            return Err(Error::new(
+                ErrorKind::Transport,
+                provider.to_owned(),
+                Operation::Download,
+                format!("checksum mismatch: the MD5 is {actual}, the vendor announced {expected}"),
+            ));
+        }
+    }
+
+    let path = persist(provider, temp, target, options.overwrite)?;
+    Ok(Saved {
+        path,
+        size: written,
+    })
+}
+
+fn persist(
+    provider: &str,
+    temp: tempfile::NamedTempFile,
+    target: PathBuf,
+    overwrite: Overwrite,
+) -> Result<PathBuf> {
+    let exists_error = |path: &Path| {
+        Error::new(
+            ErrorKind::Io,
+            provider.to_owned(),
+            Operation::Save,
+            format!("{} already exists", path.display()),
+        )
+    };
+    match overwrite {
+        Overwrite::Replace => temp.persist(&target).map(|_| target).map_err(|e| {
+            io_error(
+                provider,
+                "could not move the output into place".into(),
+                e.error,
+            )
+        }),
+        Overwrite::Never => match temp.persist_noclobber(&target) {
+            Ok(_) => Ok(target),
+            Err(e) if e.error.kind() == std::io::ErrorKind::AlreadyExists => {
+                Err(exists_error(&target))
+            }
+            Err(e) => Err(io_error(
+                provider,
+                "could not move the output into place".into(),
+                e.error,
+            )),
+        },
+        Overwrite::Rename => {
+            let mut temp = temp;
+            let stem = target
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let ext = target
+                .extension()
+                .map(|e| format!(".{}", e.to_string_lossy()))
+                .unwrap_or_default();
+            for n in 0..10_000u32 {
+                let candidate = if n == 0 {
+                    target.clone()
+                } else {
+                    target.with_file_name(format!("{stem} ({n}){ext}"))
+                };
+                match temp.persist_noclobber(&candidate) {
+                    Ok(_) => return Ok(candidate),
+                    Err(e) if e.error.kind() == std::io::ErrorKind::AlreadyExists => temp = e.file,
+                    Err(e) => {
+                        return Err(io_error(
+                            provider,
+                            "could not move the output into place".into(),
+                            e.error,
+                        ))
+                    }
+                }
+            }
+            Err(exists_error(&target))
+        }
+    }
+}

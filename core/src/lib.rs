@@ -1,0 +1,51 @@
+//! # multiconvert-core
+//!
+//! The vendor-neutral heart of multiconvert: one model of a conversion job, one
+//! [`ConversionProvider`] trait that every vendor crate implements, and what all providers share —
+//! waiting with backoff ([`PollPolicy`]), the single HTTP retry loop ([`http`]), streaming,
+//! verified, atomic downloads ([`download`]) and secrets that never print ([`Secret`]).
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use multiconvert_core::{ConversionProvider, Conversion, Input, JobRequest, ProviderExt, SaveOptions};
+//!
+//! async fn run(provider: Arc<dyn ConversionProvider>) -> multiconvert_core::Result<()> {
+//!     let request = JobRequest::new(Input::path("photo.png"), Conversion::to("jpg"));
+//!     let policy = provider.info().poll_policy;
+//!     let job = provider.convert(&request, &policy).await?;
+//!     for output in &job.outputs {
+//!         let saved = provider.save(output, "out/".as_ref(), &SaveOptions::default()).await?;
+//!         println!("{} ({} bytes)", saved.path.display(), saved.size);
+//!     }
+//!     Ok(())
+//! }
+//! ```
+#![warn(missing_docs)]
+
+pub mod capabilities;
+pub mod download;
+pub mod error;
+pub mod http;
+pub mod model;
+pub mod poll;
+pub mod provider;
+pub mod redact;
+pub mod secret;
+
+pub use capabilities::{Capabilities, FormatTable, ProviderInfo};
+pub use download::{safe_filename, Overwrite, SaveOptions, Saved};
+pub use error::{Delivery, Error, ErrorKind, Operation, Result};
+pub use model::{
+    Checksum, CloudLocation, Conversion, Input, InputKind, InputSource, Job, JobHandle, JobMessage,
+    JobRequest, JobStatus, JsonMap, Output, ReaderSource, Severity, WebhookEvent, WebhookRequest,
+};
+pub use poll::PollPolicy;
+pub use provider::{failed_job_error, ByteStream, ConversionProvider, ProviderExt};
+pub use secret::Secret;
+
+pub use ::http as http_types;
+/// Re-exported so providers and applications name the same versions.
+pub use async_trait::async_trait;
+pub use bytes;
+pub use reqwest;
+pub use url;

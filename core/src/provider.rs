@@ -1,0 +1,164 @@
+//! The `ConversionProvider` trait and what every provider gets for free.
+
+use std::fmt;
+use std::path::Path;
+use std::pin::Pin;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures_util::Stream;
+
+use crate::capabilities::ProviderInfo;
+use crate::download::{SaveOptions, Saved};
+use crate::error::{Error, ErrorKind, Operation, Result};
+use crate::model::{Job, JobHandle, JobRequest, JobStatus, Output, WebhookEvent, WebhookRequest};
+use crate::poll::PollPolicy;
+
+/// A stream of an output's bytes, with what the server said about its length and type.
+pub struct ByteStream {
+    /// The bytes.
+    pub stream: Pin<Box<dyn Stream<Item = Result<Bytes>> + Send>>,
+    /// The announced length (`Content-Length`), when known.
+    pub content_length: Option<u64>,
+    /// The announced media type, when known.
+    pub content_type: Option<String>,
+}
+
+impl ByteStream {
+    /// Wraps a stream.
+    pub fn new(
+        stream: impl Stream<Item = Result<Bytes>> + Send + 'static,
+        content_length: Option<u64>,
+        content_type: Option<String>,
+    ) -> Self {
+        ByteStream {
+            stream: Box::pin(stream),
+            content_length,
+            content_type,
+        }
+    }
+}
+
+impl fmt::Debug for ByteStream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ByteStream")
+            .field("content_length", &self.content_length)
+            .field("content_type", &self.content_type)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One conversion vendor behind one interface. `Arc<dyn ConversionProvider>` is the currency
+/// everywhere: the router, the conformance suite and the CLI all take it.
+///
+/// Implementations translate the [model](crate::model) to their wire and back and leak nothing
+/// vendor-specific upward. The shared behaviour — waiting, confirming webhooks, saving outputs —
+/// comes from [`ProviderExt`], implemented for every provider.
+#[async_trait]
+pub trait ConversionProvider: Send + Sync + fmt::Debug {
+    /// The provider's name, capabilities and default poll policy.
+    fn info(&self) -> &ProviderInfo;
+
+    /// Starts a job. Never creates two jobs for one call, even when it retries.
+    async fn submit(&self, request: &JobRequest) -> Result<JobHandle>;
+
+    /// Reads a job's current state. A failed job is `Ok(Job { status: Failed, .. })`.
+    async fn poll(&self, handle: &JobHandle) -> Result<Job>;
+
+    /// Turns an incoming callback into an event, verifying a signature where the vendor signs.
+    /// A forged or malformed callback is a [`WebhookRejected`](ErrorKind::WebhookRejected) error.
+    fn webhook(&self, request: &WebhookRequest) -> Result<WebhookEvent>;
+
+    /// Deletes (or cancels) a job and its stored files.
+    async fn delete(&self, handle: &JobHandle) -> Result<()>;
+
+    /// Streams an output. The default is a plain `GET` of its URL that sends no secret.
+    async fn download(&self, output: &Output) -> Result<ByteStream> {
+        crate::http::default_download(&self.info().name, output).await
+    }
+}
+
+/// What every provider shares, implemented for all of them (`dyn` included).
+#[async_trait]
+pub trait ProviderExt: ConversionProvider {
+    /// Polls `handle` until the job is terminal or `policy`'s deadline passes. The first poll is
+    /// immediate. Returns the terminal job (a failed job is `Ok`); past the deadline, a
+    /// [`Timeout`](ErrorKind::Timeout) error carrying the last status and the job id. Dropping the
+    /// future cancels the wait (the job keeps running at the vendor).
+    async fn wait(&self, handle: &JobHandle, policy: &PollPolicy) -> Result<Job> {
+        let deadline = tokio::time::Instant::now() + policy.deadline;
+        let mut intervals = policy.intervals();
+        loop {
+            let job = self.poll(handle).await?;
+            if job.status.is_terminal() {
+                return Ok(job);
+            }
+            let now = tokio::time::Instant::now();
+            if now >= deadline {
+                return Err(Error::new(
+                    ErrorKind::Timeout,
+                    self.info().name.clone(),
+                    Operation::Wait,
+                    format!(
+                        "the job did not finish within {}s",
+                        policy.deadline.as_secs_f64()
+                    ),
+                )
+                .with_job_id(handle.id.clone())
+                .with_last_status(job.status));
+            }
+            let interval = intervals.next().unwrap_or(policy.max_interval);
+            let pause = policy.jittered(interval).min(deadline - now);
+            tracing::trace!(provider = %self.info().name, job = %handle.id, status = %job.status, pause_ms = pause.as_millis() as u64, "waiting");
+            tokio::time::sleep(pause).await;
+        }
+    }
+
+    /// Submits `request` and waits for it. A job that ends failed or canceled is an error of kind
+    /// [`ConversionFailed`](ErrorKind::ConversionFailed) carrying the vendor's first message.
+    async fn convert(&self, request: &JobRequest, policy: &PollPolicy) -> Result<Job> {
+        let handle = self.submit(request).await?;
+        let job = self.wait(&handle, policy).await?;
+        match job.status {
+            JobStatus::Completed => Ok(job),
+            _ => Err(failed_job_error(&self.info().name, &job)),
+        }
+    }
+
+    /// Re-polls the vendor about the job an event names: an event is a hint, never proof.
+    async fn confirm(&self, event: &WebhookEvent) -> Result<Job> {
+        let handle = JobHandle::new(event.provider.clone(), event.job_id.clone());
+        self.poll(&handle).await
+    }
+
+    /// Streams `output` to `dest` (a directory, or a file path) as [`crate::download::save`] does.
+    async fn save(&self, output: &Output, dest: &Path, options: &SaveOptions) -> Result<Saved> {
+        let name = self.info().name.clone();
+        let stream = self.download(output).await?;
+        crate::download::save_stream(&name, output, stream, dest, options).await
+    }
+}
+
+impl<P: ConversionProvider + ?Sized> ProviderExt for P {}
+
+/// The error `convert` returns for a job that ended failed or canceled.
+pub fn failed_job_error(provider: &str, job: &Job) -> Error {
+    let first = job.errors().next();
+    let message = match first {
+        Some(m) => m.text.clone(),
+        None if job.status == JobStatus::Canceled => "the job was canceled".to_owned(),
+        None => "the conversion failed".to_owned(),
+    };
+    let mut error = Error::new(
+        ErrorKind::ConversionFailed,
+        provider.to_owned(),
+        Operation::Wait,
+        message,
+    )
+    .with_job_id(job.handle.id.clone())
+    .with_last_status(job.status.clone());
+    if let Some(code) = first.and_then(|m| m.code.clone()) {
+        error = error.with_provider_code(code);
+    }
+    error
+}
