@@ -49,3 +49,8 @@ pub use async_trait::async_trait;
 pub use bytes;
 pub use reqwest;
 pub use url;
+
+/// The README's examples, compiled as doctests so the quick start cannot rot.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;

@@ -11,7 +11,7 @@ use std::fmt;
 ///
 /// ```
 /// use multiconvert_core::Secret;
-/// let key = Secret::new("sk-live-123");
+/// let key: Secret = Secret::new("sk-live-123");
 /// assert_eq!(format!("{key:?} {key}"), "[REDACTED] [REDACTED]");
 /// assert_eq!(key.expose(), "sk-live-123");
 /// ```

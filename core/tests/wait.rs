@@ -1,0 +1,169 @@
+//! Waiting on a paused tokio clock: the schedule, the deadline, cancellation.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use multiconvert_core::{
+    async_trait, Capabilities, Conversion, ConversionProvider, ErrorKind, Input, Job, JobHandle,
+    JobRequest, JobStatus, PollPolicy, ProviderExt, ProviderInfo, Result, WebhookEvent,
+    WebhookRequest,
+};
+use tokio::time::Instant;
+
+/// A provider whose job finishes after `ready_after` polls, recording when each poll happened.
+#[derive(Debug)]
+struct Fake {
+    info: ProviderInfo,
+    polls: Mutex<Vec<Instant>>,
+    ready_after: usize,
+    end: JobStatus,
+    submits: AtomicUsize,
+}
+
+impl Fake {
+    fn new(ready_after: usize, end: JobStatus) -> Self {
+        Fake {
+            info: ProviderInfo::new("fake", Capabilities::new(), PollPolicy::default()),
+            polls: Mutex::new(Vec::new()),
+            ready_after,
+            end,
+            submits: AtomicUsize::new(0),
+        }
+    }
+    fn gaps(&self) -> Vec<Duration> {
+        let polls = self.polls.lock().unwrap();
+        polls.windows(2).map(|w| w[1] - w[0]).collect()
+    }
+}
+
+#[async_trait]
+impl ConversionProvider for Fake {
+    fn info(&self) -> &ProviderInfo {
+        &self.info
+    }
+    async fn submit(&self, _: &JobRequest) -> Result<JobHandle> {
+        self.submits.fetch_add(1, Ordering::SeqCst);
+        Ok(JobHandle::new("fake", "job-1"))
+    }
+    async fn poll(&self, handle: &JobHandle) -> Result<Job> {
+        let mut polls = self.polls.lock().unwrap();
+        polls.push(Instant::now());
+        let status = if polls.len() > self.ready_after {
+            self.end.clone()
+        } else {
+            JobStatus::Unknown("some-new-vendor-state".into())
+        };
+        let mut job = Job::new(handle.clone(), status);
+        if job.status == JobStatus::Failed {
+            job.messages
+                .push(multiconvert_core::JobMessage::error("bad input").with_code("6037"));
+        }
+        Ok(job)
+    }
+    fn webhook(&self, _: &WebhookRequest) -> Result<WebhookEvent> {
+        Ok(WebhookEvent::unverified("fake", "job-1"))
+    }
+    async fn delete(&self, _: &JobHandle) -> Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_schedule_grows_by_the_factor_up_to_the_cap() {
+    let fake = Fake::new(7, JobStatus::Completed);
+    let policy = PollPolicy::default().with_jitter(0.0);
+    let job = fake
+        .wait(&JobHandle::new("fake", "job-1"), &policy)
+        .await
+        .unwrap();
+    assert_eq!(job.status, JobStatus::Completed);
+    let expected = [1.0, 1.5, 2.25, 3.375, 5.0, 5.0, 5.0].map(Duration::from_secs_f64);
+    assert_eq!(fake.gaps(), expected);
+}
+
+#[tokio::test(start_paused = true)]
+async fn jitter_only_lengthens_intervals_by_at_most_its_fraction() {
+    let fake = Fake::new(6, JobStatus::Completed);
+    let policy = PollPolicy::default();
+    fake.wait(&JobHandle::new("fake", "job-1"), &policy)
+        .await
+        .unwrap();
+    let base: Vec<_> = policy.intervals().take(6).collect();
+    for (gap, base) in fake.gaps().into_iter().zip(base) {
+        assert!(
+            gap >= base && gap <= base.mul_f64(1.25),
+            "{gap:?} vs {base:?}"
+        );
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_deadline_ends_the_wait_with_the_last_status() {
+    let fake = Fake::new(usize::MAX, JobStatus::Completed);
+    let policy = PollPolicy::default().with_deadline(Duration::from_secs(12));
+    let started = Instant::now();
+    let error = fake
+        .wait(&JobHandle::new("fake", "job-1"), &policy)
+        .await
+        .unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Timeout);
+    assert_eq!(
+        error.last_status(),
+        Some(&JobStatus::Unknown("some-new-vendor-state".into()))
+    );
+    assert_eq!(error.job_id(), Some("job-1"));
+    assert!(!error.is_failover_eligible(), "the job exists: no failover");
+    assert!(started.elapsed() <= Duration::from_secs(12));
+    assert!(started.elapsed() >= Duration::from_secs(12) - Duration::from_millis(1));
+}
+
+#[tokio::test(start_paused = true)]
+async fn dropping_the_wait_cancels_it() {
+    let fake = Arc::new(Fake::new(usize::MAX, JobStatus::Completed));
+    let waiting = {
+        let fake = fake.clone();
+        tokio::spawn(async move {
+            fake.wait(&JobHandle::new("fake", "job-1"), &PollPolicy::default())
+                .await
+        })
+    };
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    waiting.abort();
+    let _ = waiting.await;
+    let polls = fake.polls.lock().unwrap().len();
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    assert_eq!(fake.polls.lock().unwrap().len(), polls);
+}
+
+#[tokio::test(start_paused = true)]
+async fn convert_turns_a_failed_job_into_an_error_with_the_vendor_message() {
+    let fake = Fake::new(1, JobStatus::Failed);
+    let request = JobRequest::new(
+        Input::remote("https://example.com/a.png".parse().unwrap()),
+        Conversion::to("jpg"),
+    );
+    let error = fake
+        .convert(&request, &PollPolicy::default())
+        .await
+        .unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::ConversionFailed);
+    assert_eq!(error.message(), "bad input");
+    assert_eq!(error.provider_code(), Some("6037"));
+    assert_eq!(fake.submits.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_trait_object_gets_the_same_behaviour() {
+    let provider: Arc<dyn ConversionProvider> = Arc::new(Fake::new(2, JobStatus::Completed));
+    let job = provider
+        .wait(&JobHandle::new("fake", "job-1"), &PollPolicy::default())
+        .await
+        .unwrap();
+    assert!(job.status.is_terminal());
+    let confirmed = provider
+        .confirm(&WebhookEvent::unverified("fake", "job-1"))
+        .await
+        .unwrap();
+    assert_eq!(confirmed.handle.id, "job-1");
+}
