@@ -1,0 +1,198 @@
+//! Configuration: builder and environment.
+
+use std::fmt;
+
+use multiconvert_core::http::HttpConfig;
+use multiconvert_core::{Error, PollPolicy, Result, Secret};
+use url::Url;
+
+use crate::NAME;
+
+/// The default base URL.
+pub const DEFAULT_BASE_URL: &str = "https://api.api2convert.com/v2";
+
+/// How incoming callbacks are checked.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub enum WebhookVerification {
+    /// No secret: every event is a hint marked unverified, and only ever triggers a confirming poll.
+    #[default]
+    Unsigned,
+    /// `X-Oc-Signature` must be the hex HMAC-SHA256 of the raw body under this secret; a missing or
+    /// wrong signature is rejected.
+    Secret(Secret),
+}
+
+/// How `submit` creates a job.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum SubmitMode {
+    /// Create the job staged (`process: false`, with its inputs and conversions), upload local
+    /// files, then `PATCH {"process": true}`. Every step can be retried or reconciled without a
+    /// second conversion. The default.
+    #[default]
+    TwoPhase,
+    /// One `POST /jobs` with `process: true` when no input needs uploading: one round trip less,
+    /// but after an ambiguous failure it is not resent (nothing proves the server deduplicates).
+    OneShot,
+}
+
+/// The provider's configuration. `Debug` never shows the key or the webhook secret.
+#[derive(Clone)]
+pub struct Config {
+    pub(crate) api_key: Secret,
+    pub(crate) base_url: Url,
+    pub(crate) webhook: WebhookVerification,
+    pub(crate) http: HttpConfig,
+    pub(crate) submit_mode: SubmitMode,
+    pub(crate) poll_policy: PollPolicy,
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("api_key", &self.api_key)
+            .field("base_url", &self.base_url.as_str())
+            .field("webhook", &self.webhook)
+            .field("http", &self.http)
+            .field("submit_mode", &self.submit_mode)
+            .field("poll_policy", &self.poll_policy)
+            .finish()
+    }
+}
+
+impl Config {
+    /// A builder.
+    pub fn builder() -> ConfigBuilder {
+        ConfigBuilder::default()
+    }
+
+    /// From the environment: the key from `API2CONVERT_API_KEY` (or `ONLINE_CONVERT_API_KEY`), the
+    /// base URL from `API2CONVERT_BASE_URL`, the webhook secret from `API2CONVERT_WEBHOOK_SECRET`.
+    pub fn from_env() -> Result<Config> {
+        Config::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Like [`from_env`](Self::from_env), reading variables through `lookup`.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Config> {
+        let present = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+        let key = present("API2CONVERT_API_KEY")
+            .or_else(|| present("ONLINE_CONVERT_API_KEY"))
+            .ok_or_else(|| {
+                Error::config(
+                    NAME,
+                    "no API key: set API2CONVERT_API_KEY (or ONLINE_CONVERT_API_KEY)",
+                )
+            })?;
+        let mut builder = Config::builder().api_key(key.trim());
+        if let Some(base) = present("API2CONVERT_BASE_URL") {
+            builder = builder.base_url(base.trim());
+        }
+        if let Some(secret) = lookup("API2CONVERT_WEBHOOK_SECRET") {
+            builder = builder.webhook_secret(secret);
+        }
+        builder.build()
+    }
+
+    /// The base URL.
+    pub fn base_url(&self) -> &Url {
+        &self.base_url
+    }
+}
+
+/// Builds a [`Config`].
+///
+/// ```
+/// use multiconvert_online_convert::Config;
+/// let config = Config::builder()
+///     .api_key("my-key")
+///     .base_url("https://api2.online-convert.com")
+///     .build()
+///     .unwrap();
+/// assert!(!format!("{config:?}").contains("my-key"));
+/// ```
+#[derive(Default)]
+pub struct ConfigBuilder {
+    api_key: Option<Secret>,
+    base_url: Option<String>,
+    webhook_secret: Option<Secret>,
+    http: Option<HttpConfig>,
+    submit_mode: SubmitMode,
+    poll_policy: Option<PollPolicy>,
+}
+
+impl fmt::Debug for ConfigBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ConfigBuilder")
+            .field("api_key", &self.api_key)
+            .field("base_url", &self.base_url)
+            .field("webhook_secret", &self.webhook_secret)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ConfigBuilder {
+    /// The account API key (required).
+    pub fn api_key(mut self, key: impl Into<Secret>) -> Self {
+        self.api_key = Some(key.into());
+        self
+    }
+    /// The base URL (default [`DEFAULT_BASE_URL`]; the legacy host without `/v2` works too).
+    pub fn base_url(mut self, url: impl Into<String>) -> Self {
+        self.base_url = Some(url.into());
+        self
+    }
+    /// Requires signed callbacks, checked with this secret.
+    pub fn webhook_secret(mut self, secret: impl Into<Secret>) -> Self {
+        self.webhook_secret = Some(secret.into());
+        self
+    }
+    /// HTTP settings (timeouts, retries, a caller's client builder).
+    pub fn http(mut self, http: HttpConfig) -> Self {
+        self.http = Some(http);
+        self
+    }
+    /// How `submit` creates jobs.
+    pub fn submit_mode(mut self, mode: SubmitMode) -> Self {
+        self.submit_mode = mode;
+        self
+    }
+    /// The default poll policy (1 s ×1.5 up to 5 s with jitter, 300 s deadline).
+    pub fn poll_policy(mut self, policy: PollPolicy) -> Self {
+        self.poll_policy = Some(policy);
+        self
+    }
+    /// Checks and builds.
+    pub fn build(self) -> Result<Config> {
+        let api_key = self
+            .api_key
+            .filter(|k| !k.is_empty())
+            .ok_or_else(|| Error::config(NAME, "an API key is required"))?;
+        let base = self.base_url.unwrap_or_else(|| DEFAULT_BASE_URL.into());
+        let mut base_url = Url::parse(base.trim())
+            .map_err(|_| Error::config(NAME, "the base URL is not a valid URL"))?;
+        if !matches!(base_url.scheme(), "http" | "https") || base_url.cannot_be_a_base() {
+            return Err(Error::config(NAME, "the base URL must be an http(s) URL"));
+        }
+        if !base_url.path().ends_with('/') {
+            let path = format!("{}/", base_url.path());
+            base_url.set_path(&path);
+        }
+        let webhook = match self.webhook_secret {
+            Some(s) if s.is_empty() => {
+                return Err(Error::config(
+                    NAME,
+                    "the webhook secret is empty: leave it unset for unsigned callbacks",
+                ))
+            }
+            Some(s) => WebhookVerification::Secret(s),
+            None => WebhookVerification::Unsigned,
+        };
+        Ok(Config {
+            api_key,
+            base_url,
+            webhook,
+            http: self.http.unwrap_or_default(),
+            submit_mode: self.submit_mode,
+            poll_policy: self.poll_policy.unwrap_or_default(),
+        })
+    }
+}

@@ -1,0 +1,818 @@
+//! The provider: the only place in this crate that does I/O.
+
+use std::fmt;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, Method, StatusCode};
+use multiconvert_core::http::{file_body, HttpClient, Phase, Replay, RequestSpec};
+use multiconvert_core::{
+    ByteStream, Capabilities, Conversion, ConversionProvider, Delivery, Error, ErrorKind, Input,
+    InputSource, Job, JobHandle, JobRequest, JsonMap, Operation, Output, ProviderInfo, Result,
+    Secret, WebhookEvent, WebhookRequest,
+};
+use serde_json::{json, Value};
+use url::Url;
+
+use crate::config::{Config, SubmitMode, WebhookVerification};
+use crate::request::{
+    check_order, check_positions, content_type_for, conversion_json, input_json, job_body,
+    multipart_filename, needs_upload, order_body, InputOrder,
+};
+use crate::response::{parse_error, parse_job, to_job};
+use crate::wire::{CatalogEntry, HistoryEntry, StatusInfo, WireInput, WireJob, WireUploadReply};
+use crate::NAME;
+
+/// The header that carries the account key.
+pub const API_KEY_HEADER: &str = "x-oc-api-key";
+/// The header that carries a job's token.
+pub const TOKEN_HEADER: &str = "x-oc-token";
+/// The header that carries a download password.
+pub const DOWNLOAD_PASSWORD_HEADER: &str = "X-Api2convert-Download-Password";
+
+const MAX_JSON: usize = 16 << 20;
+
+/// A page of `GET /jobs`.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct JobPage {
+    /// The jobs on this page.
+    pub jobs: Vec<Job>,
+    /// The total over all pages (`X-Count`), when sent.
+    pub total: Option<u64>,
+}
+
+/// The online-convert / api2convert v2 job API as a [`ConversionProvider`], plus an inherent API
+/// for the step-by-step job flow and the PATCH endpoints.
+///
+/// ```no_run
+/// use multiconvert_core::{Conversion, Input, JobRequest, ProviderExt};
+/// use multiconvert_online_convert::OnlineConvert;
+/// # async fn run() -> multiconvert_core::Result<()> {
+/// let oc = OnlineConvert::from_env()?;
+/// let request = JobRequest::new(Input::path("report.docx"), Conversion::to("pdf"));
+/// let job = oc.convert(&request, &Default::default()).await?;
+/// # let _ = job; Ok(()) }
+/// ```
+pub struct OnlineConvert {
+    config: Config,
+    http: HttpClient,
+    info: ProviderInfo,
+}
+
+impl fmt::Debug for OnlineConvert {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OnlineConvert")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+fn with_op(e: Error, op: Operation) -> Error {
+    e.with_operation(op)
+}
+
+impl OnlineConvert {
+    /// A provider from a configuration.
+    pub fn new(config: Config) -> Result<Self> {
+        let http = HttpClient::new(NAME, config.http.clone())?;
+        let capabilities = Capabilities::new()
+            .with_remote_input(true)
+            .with_upload(true)
+            .with_base64(true)
+            .with_cloud_input(true)
+            .with_file_id_input(true)
+            .with_multiple_inputs(true)
+            .with_multiple_conversions(true)
+            .with_output_targets(true)
+            .with_webhooks(true)
+            .with_signed_webhooks(matches!(config.webhook, WebhookVerification::Secret(_)))
+            .with_delete(true)
+            .with_staged_jobs(true)
+            .with_idempotent_submit(config.submit_mode == SubmitMode::TwoPhase);
+        let info = ProviderInfo::new(NAME, capabilities, config.poll_policy);
+        Ok(OnlineConvert { config, http, info })
+    }
+
+    /// A provider configured from the environment (see [`Config::from_env`]).
+    pub fn from_env() -> Result<Self> {
+        OnlineConvert::new(Config::from_env()?)
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    fn endpoint(&self, segments: &[&str]) -> Url {
+        let mut url = self.config.base_url.clone();
+        if let Ok(mut path) = url.path_segments_mut() {
+            path.pop_if_empty();
+            for s in segments {
+                path.push(s);
+            }
+        }
+        url
+    }
+
+    /// Sends a control-plane request with the account key; returns the success status, headers
+    /// and body, or the parsed error.
+    async fn call(
+        &self,
+        spec: RequestSpec,
+        method: Method,
+        url: Url,
+        body: Option<&Value>,
+        headers: &[(&'static str, String)],
+    ) -> Result<(StatusCode, HeaderMap, Bytes)> {
+        let op = spec.operation();
+        let response = self
+            .http
+            .send(spec, |client| {
+                let mut rb = client
+                    .request(method.clone(), url.clone())
+                    .header(API_KEY_HEADER, self.config.api_key.expose())
+                    .header(http::header::ACCEPT, "application/json");
+                for (name, value) in headers {
+                    rb = rb.header(*name, value);
+                }
+                if let Some(body) = body {
+                    rb = rb.json(body);
+                }
+                Ok(rb)
+            })
+            .await?;
+        let (status, headers, body) = self.http.read_body(op, response, MAX_JSON).await?;
+        if status.is_success() {
+            Ok((status, headers, body))
+        } else {
+            Err(parse_error(op, status, &headers, &body))
+        }
+    }
+
+    async fn call_job(
+        &self,
+        spec: RequestSpec,
+        method: Method,
+        url: Url,
+        body: Option<&Value>,
+        headers: &[(&'static str, String)],
+    ) -> Result<(WireJob, Job)> {
+        let op = spec.operation();
+        let (status, resp_headers, bytes) = self.call(spec, method, url, body, headers).await?;
+        if status == StatusCode::NO_CONTENT {
+            // The create endpoint answers 204 with an error body when it got no usable JSON.
+            return Err(parse_error(op, status, &resp_headers, &bytes));
+        }
+        let (wire, raw) = parse_job(&bytes, op)?;
+        let job = to_job(&wire, raw);
+        Ok((wire, job))
+    }
+
+    fn job_url(&self, handle: &JobHandle, rest: &[&str]) -> Url {
+        let mut segments = vec!["jobs", handle.id.as_str()];
+        segments.extend_from_slice(rest);
+        self.endpoint(&segments)
+    }
+
+    /// Creates a job **staged** (`process: false`) with every input that needs no upload and every
+    /// conversion of `request`; nothing converts until [`start`](Self::start). Safe to retry: an
+    /// orphaned staged job never converts anything. Sends an `Idempotency-Key`.
+    pub async fn create(&self, request: &JobRequest) -> Result<Job> {
+        self.create_job(request, false).await.map(|(_, job)| job)
+    }
+
+    async fn create_job(&self, request: &JobRequest, process: bool) -> Result<(WireJob, Job)> {
+        let body = job_body(request, process)?;
+        let key = request
+            .idempotency_key
+            .clone()
+            .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+        // A staged create starts nothing, so resending it is harmless; a create that starts work
+        // is resent only when provably refused or never sent.
+        let replay = if process {
+            Replay::CreatesJob
+        } else {
+            Replay::Keyed
+        };
+        self.call_job(
+            RequestSpec::new(Operation::Submit).replay(replay),
+            Method::POST,
+            self.endpoint(&["jobs"]),
+            Some(&body),
+            &[("idempotency-key", key)],
+        )
+        .await
+    }
+
+    /// Adds one input to a staged job (`POST /jobs/{id}/input`); a local input is uploaded instead.
+    /// Returns the new input's id.
+    pub async fn add_input(&self, handle: &JobHandle, input: &Input) -> Result<String> {
+        if needs_upload(input) {
+            return self.upload(handle, input).await;
+        }
+        let body = input_json(input)?.expect("not an upload");
+        let (_, _, bytes) = self
+            .call(
+                RequestSpec::new(Operation::Other("add_input")),
+                Method::POST,
+                self.job_url(handle, &["input"]),
+                Some(&body),
+                &[],
+            )
+            .await?;
+        let input: WireInput = serde_json::from_slice(&bytes).map_err(|_| {
+            Error::new(
+                ErrorKind::Protocol,
+                NAME,
+                Operation::Other("add_input"),
+                "the reply is not an input",
+            )
+        })?;
+        Ok(input.id)
+    }
+
+    /// Adds several inputs that need no upload in one request (the endpoint takes an array).
+    pub async fn add_inputs(&self, handle: &JobHandle, inputs: &[Input]) -> Result<()> {
+        let op = Operation::Other("add_inputs");
+        let body = inputs
+            .iter()
+            .map(|i| {
+                input_json(i)?.ok_or_else(|| {
+                    Error::new(
+                        ErrorKind::InvalidInput,
+                        NAME,
+                        op,
+                        "local files are uploaded one by one: use add_input",
+                    )
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        self.call(
+            RequestSpec::new(op),
+            Method::POST,
+            self.job_url(handle, &["input"]),
+            Some(&Value::Array(body)),
+            &[],
+        )
+        .await
+        .map(|_| ())
+    }
+
+    /// Adds a conversion to a staged job (`POST /jobs/{id}/conversions`); returns its id.
+    pub async fn add_conversion(
+        &self,
+        handle: &JobHandle,
+        conversion: &Conversion,
+    ) -> Result<String> {
+        let op = Operation::Other("add_conversion");
+        let body = conversion_json(conversion)?;
+        let (_, _, bytes) = self
+            .call(
+                RequestSpec::new(op),
+                Method::POST,
+                self.job_url(handle, &["conversions"]),
+                Some(&body),
+                &[],
+            )
+            .await?;
+        serde_json::from_slice::<Value>(&bytes)
+            .ok()
+            .and_then(|v| v["id"].as_str().map(str::to_owned))
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| {
+                Error::new(
+                    ErrorKind::Protocol,
+                    NAME,
+                    op,
+                    "the reply has no conversion id",
+                )
+            })
+    }
+
+    /// Uploads a local input (path, bytes or reader) to the job's server, streamed as multipart
+    /// `file`, authenticated with the job token only (the account key never reaches the upload
+    /// host). Returns the new input's id.
+    ///
+    /// A path or bytes upload that fails ambiguously is reconciled: the job is read back, and the
+    /// file is sent again only if no input arrived. A one-shot reader is never resent.
+    pub async fn upload(&self, handle: &JobHandle, input: &Input) -> Result<String> {
+        let before = self.get(handle).await?.raw.as_ref().map_or(0, input_count);
+        self.upload_reconciled(handle, input, before).await
+    }
+
+    async fn upload_reconciled(
+        &self,
+        handle: &JobHandle,
+        input: &Input,
+        inputs_before: usize,
+    ) -> Result<String> {
+        let upload_id = uuid::Uuid::new_v4().simple().to_string();
+        match self.upload_once(handle, input, &upload_id).await {
+            Ok(id) => Ok(id),
+            Err(e) if input.is_replayable() && ambiguous(&e) => {
+                tracing::debug!(provider = NAME, job = %handle.id, "upload outcome unknown: reading the job back");
+                let job = self.get(handle).await?;
+                let raw = job.raw.as_ref();
+                if raw.map_or(0, input_count) > inputs_before {
+                    let id = raw
+                        .and_then(|r| {
+                            r["input"].as_array()?.last()?["id"]
+                                .as_str()
+                                .map(str::to_owned)
+                        })
+                        .unwrap_or_default();
+                    return Ok(id);
+                }
+                self.upload_once(handle, input, &upload_id).await
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn upload_once(
+        &self,
+        handle: &JobHandle,
+        input: &Input,
+        upload_id: &str,
+    ) -> Result<String> {
+        let op = Operation::Upload;
+        let fail = |kind, message: &str| Error::new(kind, NAME, op, message.to_owned());
+        let server = handle
+            .server
+            .as_deref()
+            .ok_or_else(|| fail(ErrorKind::Protocol, "the job has no upload server"))?;
+        let token = handle
+            .token
+            .clone()
+            .ok_or_else(|| fail(ErrorKind::Protocol, "the job has no token"))?;
+        let mut url = Url::parse(server)
+            .ok()
+            .filter(|u| matches!(u.scheme(), "http" | "https") && !u.cannot_be_a_base())
+            .ok_or_else(|| {
+                fail(
+                    ErrorKind::Protocol,
+                    "the job's upload server is not an http(s) URL",
+                )
+            })?;
+        if let Ok(mut path) = url.path_segments_mut() {
+            path.pop_if_empty().push("upload-file").push(&handle.id);
+        }
+        let filename = multipart_filename(input.effective_filename().as_deref());
+        let content_type = content_type_for(&filename);
+        let password = input.password.clone();
+
+        enum Source {
+            Path(std::path::PathBuf, u64),
+            Bytes(Bytes),
+            Reader(multiconvert_core::ReaderSource),
+        }
+        let (source, replay) = match &input.source {
+            InputSource::Path(p) => {
+                let meta = tokio::fs::metadata(p).await.map_err(|e| {
+                    Error::new(
+                        ErrorKind::Io,
+                        NAME,
+                        op,
+                        format!("cannot read {}", p.display()),
+                    )
+                    .with_source(e)
+                })?;
+                (Source::Path(p.clone(), meta.len()), Replay::CreatesJob)
+            }
+            InputSource::Bytes(b) => (Source::Bytes(b.clone()), Replay::CreatesJob),
+            InputSource::Reader(r) => (Source::Reader(r.clone()), Replay::OneShot),
+            _ => return Err(fail(ErrorKind::InvalidInput, "this input is not uploaded")),
+        };
+        let spec = RequestSpec::new(op).replay(replay).phase(Phase::Upload);
+        let response = self
+            .http
+            .send(spec, |client| {
+                let part = match &source {
+                    Source::Path(p, len) => {
+                        reqwest::multipart::Part::stream_with_length(file_body(p.clone()), *len)
+                    }
+                    Source::Bytes(b) => reqwest::multipart::Part::stream_with_length(
+                        reqwest::Body::from(b.clone()),
+                        b.len() as u64,
+                    ),
+                    Source::Reader(r) => {
+                        let reader = r.take().ok_or_else(|| {
+                            fail(
+                                ErrorKind::InvalidInput,
+                                "the reader input was already consumed",
+                            )
+                        })?;
+                        let stream = tokio_util::io::ReaderStream::with_capacity(reader, 64 * 1024);
+                        reqwest::multipart::Part::stream_with_length(
+                            reqwest::Body::wrap_stream(stream),
+                            r.length,
+                        )
+                    }
+                };
+                let part = part
+                    .file_name(filename.clone())
+                    .mime_str(content_type)
+                    .map_err(|_| fail(ErrorKind::InvalidInput, "bad content type"))?;
+                let mut form = reqwest::multipart::Form::new().part("file", part);
+                if let Some(pw) = &password {
+                    form = form.text("decrypt_password", pw.expose().clone());
+                }
+                Ok(client
+                    .post(url.clone())
+                    .header(TOKEN_HEADER, token.expose())
+                    .header("x-oc-upload-uuid", upload_id)
+                    .header(http::header::ACCEPT, "application/json")
+                    .multipart(form))
+            })
+            .await?;
+        let (status, headers, body) = self.http.read_body(op, response, MAX_JSON).await?;
+        if !status.is_success() {
+            return Err(parse_error(op, status, &headers, &body));
+        }
+        let reply: WireUploadReply = serde_json::from_slice(&body).map_err(|_| {
+            fail(ErrorKind::Protocol, "the upload reply is not an input").with_body(&body)
+        })?;
+        reply
+            .input_id()
+            .map(str::to_owned)
+            .ok_or_else(|| fail(ErrorKind::Protocol, "the upload reply has no input id"))
+    }
+
+    /// Starts a staged job (`PATCH /jobs/{id}` `{"process": true}`), optionally setting its
+    /// callback. An ambiguous failure is resolved by reading the job back: the start is sent again
+    /// only if the job is still staged; a 409 on a job that already runs counts as started.
+    pub async fn start(&self, handle: &JobHandle, callback: Option<&Url>) -> Result<Job> {
+        let mut body = json!({"process": true});
+        if let Some(cb) = callback {
+            body["callback"] = Value::String(cb.to_string());
+        }
+        let spec = RequestSpec::new(Operation::Submit).replay(Replay::CreatesJob);
+        let url = self.job_url(handle, &[]);
+        match self
+            .call_job(spec, Method::PATCH, url.clone(), Some(&body), &[])
+            .await
+        {
+            Ok((_, job)) => Ok(job),
+            Err(e) if e.kind() == ErrorKind::Conflict || ambiguous(&e) => {
+                let job = self.get(handle).await?;
+                if !job.status.is_staged() {
+                    return Ok(job);
+                }
+                if e.kind() == ErrorKind::Conflict {
+                    return Err(e);
+                }
+                tracing::debug!(provider = NAME, job = %handle.id, "start outcome unknown and the job is still staged: starting again");
+                self.call_job(spec, Method::PATCH, url, Some(&body), &[])
+                    .await
+                    .map(|(_, job)| job)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Reads a job (`GET /jobs/{id}`).
+    pub async fn get(&self, handle: &JobHandle) -> Result<Job> {
+        let (_, mut job) = self
+            .call_job(
+                RequestSpec::new(Operation::Poll),
+                Method::GET,
+                self.job_url(handle, &[]),
+                None,
+                &[],
+            )
+            .await?;
+        // The vendor does not echo the token on every read; keep the one we have.
+        if job.handle.token.is_none() {
+            job.handle.token = handle.token.clone();
+        }
+        Ok(job)
+    }
+
+    /// Lists jobs (`GET /jobs`), optionally by status, 50 per page from page 1. A 204 is an empty
+    /// page.
+    pub async fn list(&self, status: Option<&str>, page: Option<u32>) -> Result<JobPage> {
+        let op = Operation::Other("list");
+        let mut url = self.endpoint(&["jobs"]);
+        {
+            let mut q = url.query_pairs_mut();
+            if let Some(s) = status {
+                q.append_pair("status", s);
+            }
+            if let Some(p) = page {
+                q.append_pair("page", &p.to_string());
+            }
+        }
+        if url.query() == Some("") {
+            url.set_query(None);
+        }
+        let (status, headers, body) = self
+            .call(RequestSpec::new(op), Method::GET, url, None, &[])
+            .await?;
+        let total = headers
+            .get("x-count")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse().ok());
+        if status == StatusCode::NO_CONTENT || body.is_empty() {
+            return Ok(JobPage {
+                jobs: Vec::new(),
+                total,
+            });
+        }
+        let items: Vec<Value> = serde_json::from_slice(&body).map_err(|_| {
+            Error::new(
+                ErrorKind::Protocol,
+                NAME,
+                op,
+                "the reply is not a list of jobs",
+            )
+            .with_body(&body)
+        })?;
+        let jobs = items
+            .into_iter()
+            .map(|v| {
+                let bytes = serde_json::to_vec(&v).expect("JSON");
+                parse_job(&bytes, op).map(|(wire, raw)| to_job(&wire, raw))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(JobPage { jobs, total })
+    }
+
+    async fn get_list<T: serde::de::DeserializeOwned>(
+        &self,
+        op: &'static str,
+        url: Url,
+    ) -> Result<Vec<T>> {
+        let op = Operation::Other(op);
+        let (status, _, body) = self
+            .call(RequestSpec::new(op), Method::GET, url, None, &[])
+            .await?;
+        if status == StatusCode::NO_CONTENT || body.is_empty() {
+            return Ok(Vec::new());
+        }
+        serde_json::from_slice(&body).map_err(|_| {
+            Error::new(
+                ErrorKind::Protocol,
+                NAME,
+                op,
+                "the reply is not the expected list",
+            )
+            .with_body(&body)
+        })
+    }
+
+    /// A job's status history (`GET /jobs/{id}/history`).
+    pub async fn history(&self, handle: &JobHandle) -> Result<Vec<HistoryEntry>> {
+        self.get_list("history", self.job_url(handle, &["history"]))
+            .await
+    }
+
+    /// Every status code the API uses (`GET /statuses`).
+    pub async fn statuses(&self) -> Result<Vec<StatusInfo>> {
+        self.get_list("statuses", self.endpoint(&["statuses"]))
+            .await
+    }
+
+    /// The conversions catalog (`GET /conversions`), optionally filtered.
+    pub async fn conversions(
+        &self,
+        category: Option<&str>,
+        target: Option<&str>,
+        page: Option<u32>,
+    ) -> Result<Vec<CatalogEntry>> {
+        let mut url = self.endpoint(&["conversions"]);
+        {
+            let mut q = url.query_pairs_mut();
+            if let Some(c) = category {
+                q.append_pair("category", c);
+            }
+            if let Some(t) = target {
+                q.append_pair("target", t);
+            }
+            if let Some(p) = page {
+                q.append_pair("page", &p.to_string());
+            }
+        }
+        if url.query() == Some("") {
+            url.set_query(None);
+        }
+        self.get_list("conversions", url).await
+    }
+
+    /// Reorders a staged job's inputs (`PATCH /jobs/{id}/input`): positions from 1 up to the
+    /// job's input count, slide durations 0.1–120 s. Values out of range are refused before any
+    /// request; the input count is read from the job before the change is sent.
+    pub async fn reorder_inputs(&self, handle: &JobHandle, orders: &[InputOrder]) -> Result<()> {
+        check_order(orders)?;
+        let job = self.get(handle).await?;
+        check_positions(orders, job.raw.as_ref().map_or(0, input_count))?;
+        self.call(
+            RequestSpec::new(Operation::Other("reorder_inputs")),
+            Method::PATCH,
+            self.job_url(handle, &["input"]),
+            Some(&order_body(orders)),
+            &[],
+        )
+        .await
+        .map(|_| ())
+    }
+
+    /// Sets the password that opens an input (`PATCH /jobs/{id}/input/{input}`); only before
+    /// the job starts.
+    pub async fn set_decrypt_password(
+        &self,
+        handle: &JobHandle,
+        input_id: &str,
+        password: &Secret,
+    ) -> Result<()> {
+        let body = json!({"credentials": {"decrypt_password": password.expose()}});
+        self.call(
+            RequestSpec::new(Operation::Other("set_decrypt_password")),
+            Method::PATCH,
+            self.job_url(handle, &["input", input_id]),
+            Some(&body),
+            &[],
+        )
+        .await
+        .map(|_| ())
+    }
+
+    /// Changes a conversion's options and/or metadata (`PATCH /jobs/{id}/conversions/{c}`).
+    pub async fn patch_conversion(
+        &self,
+        handle: &JobHandle,
+        conversion_id: &str,
+        options: Option<JsonMap>,
+        metadata: Option<JsonMap>,
+    ) -> Result<()> {
+        let op = Operation::Other("patch_conversion");
+        if options.is_none() && metadata.is_none() {
+            return Err(Error::new(
+                ErrorKind::InvalidInput,
+                NAME,
+                op,
+                "nothing to change",
+            ));
+        }
+        let mut body = json!({});
+        if let Some(o) = options {
+            body["options"] = Value::Object(o);
+        }
+        if let Some(m) = metadata {
+            body["metadata"] = Value::Object(m);
+        }
+        self.call(
+            RequestSpec::new(op),
+            Method::PATCH,
+            self.job_url(handle, &["conversions", conversion_id]),
+            Some(&body),
+            &[],
+        )
+        .await
+        .map(|_| ())
+    }
+
+    /// Renames an output and/or protects its download with a password
+    /// (`PATCH /jobs/{id}/output/{o}`).
+    pub async fn patch_output(
+        &self,
+        handle: &JobHandle,
+        output_id: &str,
+        filename: Option<&str>,
+        download_password: Option<&Secret>,
+    ) -> Result<()> {
+        let op = Operation::Other("patch_output");
+        let mut body = json!({});
+        if let Some(name) = filename {
+            if name.contains(['/', '\\', '\0']) || name.trim().is_empty() {
+                return Err(Error::new(
+                    ErrorKind::InvalidInput,
+                    NAME,
+                    op,
+                    "the file name must be a plain name",
+                ));
+            }
+            body["filename"] = Value::String(name.into());
+        }
+        if let Some(pw) = download_password {
+            body["download_password"] = Value::String(pw.expose().clone());
+        }
+        if body.as_object().is_some_and(|o| o.is_empty()) {
+            return Err(Error::new(
+                ErrorKind::InvalidInput,
+                NAME,
+                op,
+                "nothing to change",
+            ));
+        }
+        self.call(
+            RequestSpec::new(op),
+            Method::PATCH,
+            self.job_url(handle, &["output", output_id]),
+            Some(&body),
+            &[],
+        )
+        .await
+        .map(|_| ())
+    }
+
+    /// Streams an output protected with a download password. The password travels only in its
+    /// header, on a request that follows no redirect.
+    pub async fn download_with_password(
+        &self,
+        output: &Output,
+        password: &Secret,
+    ) -> Result<ByteStream> {
+        let url = output_url(output)?;
+        let mut headers = HeaderMap::new();
+        let value = HeaderValue::from_str(password.expose()).map_err(|_| {
+            Error::new(
+                ErrorKind::InvalidInput,
+                NAME,
+                Operation::Download,
+                "the download password is not a valid header value",
+            )
+        })?;
+        headers.insert(DOWNLOAD_PASSWORD_HEADER, value);
+        self.http.download(url, headers, true).await
+    }
+}
+
+fn output_url(output: &Output) -> Result<&str> {
+    output
+        .url
+        .as_deref()
+        .filter(|u| !u.is_empty())
+        .ok_or_else(|| {
+            Error::new(
+                ErrorKind::Protocol,
+                NAME,
+                Operation::Download,
+                "the output has no URL",
+            )
+        })
+}
+
+fn input_count(raw: &Value) -> usize {
+    raw["input"].as_array().map_or(0, Vec::len)
+}
+
+/// A failure after which the request may or may not have taken effect.
+fn ambiguous(e: &Error) -> bool {
+    e.delivery() == Delivery::Ambiguous
+        || (e.kind() == ErrorKind::Transport && e.http_status().is_some_and(|s| s >= 500))
+}
+
+#[async_trait]
+impl ConversionProvider for OnlineConvert {
+    fn info(&self) -> &ProviderInfo {
+        &self.info
+    }
+
+    async fn submit(&self, request: &JobRequest) -> Result<JobHandle> {
+        crate::request::check_complete(request)?;
+        let uploads: Vec<&Input> = request.inputs.iter().filter(|i| needs_upload(i)).collect();
+        if self.config.submit_mode == SubmitMode::OneShot && uploads.is_empty() {
+            let (_, job) = self.create_job(request, true).await?;
+            return Ok(job.handle);
+        }
+        let (wire, job) = self.create_job(request, false).await?;
+        let handle = job.handle;
+        for (inputs_before, input) in (wire.input.len()..).zip(uploads) {
+            self.upload_reconciled(&handle, input, inputs_before)
+                .await
+                .map_err(|e| with_op(e, Operation::Upload).with_job_id(handle.id.clone()))?;
+        }
+        self.start(&handle, None)
+            .await
+            .map_err(|e| e.with_job_id(handle.id.clone()))?;
+        Ok(handle)
+    }
+
+    async fn poll(&self, handle: &JobHandle) -> Result<Job> {
+        self.get(handle).await
+    }
+
+    fn webhook(&self, request: &WebhookRequest) -> Result<WebhookEvent> {
+        crate::webhook::parse_event(request, &self.config.webhook)
+    }
+
+    async fn delete(&self, handle: &JobHandle) -> Result<()> {
+        self.call(
+            RequestSpec::new(Operation::Delete),
+            Method::DELETE,
+            self.job_url(handle, &[]),
+            None,
+            &[],
+        )
+        .await
+        .map(|_| ())
+    }
+
+    async fn download(&self, output: &Output) -> Result<ByteStream> {
+        // No key, no token: the download host gets nothing secret, so redirects may be followed.
+        self.http
+            .download(output_url(output)?, HeaderMap::new(), false)
+            .await
+    }
+}
