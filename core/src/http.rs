@@ -227,6 +227,7 @@ pub struct RequestSpec {
     replay: Replay,
     secret: bool,
     phase: Phase,
+    timeout: Option<Duration>,
     classify: StatusClassifier,
 }
 
@@ -238,6 +239,7 @@ impl RequestSpec {
             replay: Replay::Idempotent,
             secret: true,
             phase: Phase::Request,
+            timeout: None,
             classify: default_classifier,
         }
     }
@@ -254,6 +256,12 @@ impl RequestSpec {
     /// Sets which timeout applies.
     pub fn phase(mut self, phase: Phase) -> Self {
         self.phase = phase;
+        self
+    }
+    /// Overrides the phase's timeout for this request (a synchronous conversion that may take
+    /// as long as the vendor's own conversion timeout, say).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
         self
     }
     /// Replaces the status classifier.
@@ -408,7 +416,10 @@ impl HttpClient {
             &self.open
         };
         loop {
-            let request = build(client)?.timeout(self.config.timeouts.of(spec.phase));
+            let timeout = spec
+                .timeout
+                .unwrap_or_else(|| self.config.timeouts.of(spec.phase));
+            let request = build(client)?.timeout(timeout);
             let outcome = request.send().await;
             let verdict = match &outcome {
                 Ok(response) => (spec.classify)(response.status(), response.headers())

@@ -1,0 +1,226 @@
+//! Configuration: builder and environment.
+
+use std::fmt;
+use std::time::Duration;
+
+use multiconvert_core::http::HttpConfig;
+use multiconvert_core::{Error, PollPolicy, Result, Secret};
+use url::Url;
+
+use crate::NAME;
+
+/// The default base URL.
+pub const DEFAULT_BASE_URL: &str = "https://v2.convertapi.com";
+
+/// Which of ConvertAPI's two documented async routes to use.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum AsyncRoute {
+    /// `POST /async/convert/{from}/to/{to}`, `GET`/`DELETE /async/job/{id}`; WebHook called back
+    /// with `POST {"JobId"}`; client JobIds of 32 `[a-z0-9]`. The default.
+    #[default]
+    Current,
+    /// `POST /convert/{from}/to/{to}?Async=true`, `GET`/`DELETE /job/{id}`; WebHook called back
+    /// with `GET ?JobId=`; client JobIds are RFC 4122 UUIDs.
+    Legacy,
+}
+
+impl AsyncRoute {
+    /// `current` or `legacy`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AsyncRoute::Current => "current",
+            AsyncRoute::Legacy => "legacy",
+        }
+    }
+    /// Parses `current` or `legacy` (case-insensitive).
+    pub fn parse(text: &str) -> Option<AsyncRoute> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "current" => Some(AsyncRoute::Current),
+            "legacy" => Some(AsyncRoute::Legacy),
+            _ => None,
+        }
+    }
+}
+
+/// How the secret is sent.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum AuthMode {
+    /// `Authorization: Bearer <secret>`: the secret never appears in a URL. The default.
+    #[default]
+    Bearer,
+    /// `?Secret=<secret>` in the query, for old deployments only. Errors, logs and fixtures
+    /// scrub it.
+    Query,
+}
+
+/// The provider's configuration. `Debug` never shows the secret.
+#[derive(Clone)]
+pub struct Config {
+    pub(crate) secret: Secret,
+    pub(crate) base_url: Url,
+    pub(crate) route: AsyncRoute,
+    pub(crate) auth: AuthMode,
+    pub(crate) http: HttpConfig,
+    pub(crate) poll_policy: PollPolicy,
+    pub(crate) conversion_timeout: Duration,
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("secret", &self.secret)
+            .field("base_url", &self.base_url.as_str())
+            .field("route", &self.route)
+            .field("auth", &self.auth)
+            .field("http", &self.http)
+            .field("poll_policy", &self.poll_policy)
+            .field("conversion_timeout", &self.conversion_timeout)
+            .finish()
+    }
+}
+
+/// The default waiting: at least 5 s between polls (the documented pacing), growing to 15 s,
+/// 20 minutes in all (the longest conversion `Timeout` ConvertAPI accepts).
+pub fn default_poll_policy() -> PollPolicy {
+    PollPolicy::default()
+        .with_initial_interval(Duration::from_secs(5))
+        .with_min_interval(Duration::from_secs(5))
+        .with_max_interval(Duration::from_secs(15))
+        .with_factor(1.5)
+        .with_deadline(Duration::from_secs(1200))
+}
+
+impl Config {
+    /// A builder.
+    pub fn builder() -> ConfigBuilder {
+        ConfigBuilder::default()
+    }
+
+    /// From the environment: `CONVERTAPI_SECRET`, `CONVERTAPI_BASE_URL`,
+    /// `CONVERTAPI_ASYNC_ROUTE` (`current` or `legacy`).
+    pub fn from_env() -> Result<Config> {
+        Config::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Like [`from_env`](Self::from_env), reading variables through `lookup`.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Config> {
+        let present = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+        let secret = present("CONVERTAPI_SECRET")
+            .ok_or_else(|| Error::config(NAME, "no secret: set CONVERTAPI_SECRET"))?;
+        let mut builder = Config::builder().secret(secret.trim());
+        if let Some(base) = present("CONVERTAPI_BASE_URL") {
+            builder = builder.base_url(base.trim());
+        }
+        if let Some(route) = present("CONVERTAPI_ASYNC_ROUTE") {
+            let route = AsyncRoute::parse(&route).ok_or_else(|| {
+                Error::config(NAME, "CONVERTAPI_ASYNC_ROUTE must be `current` or `legacy`")
+            })?;
+            builder = builder.route(route);
+        }
+        builder.build()
+    }
+
+    /// The base URL.
+    pub fn base_url(&self) -> &Url {
+        &self.base_url
+    }
+
+    /// The async route.
+    pub fn route(&self) -> AsyncRoute {
+        self.route
+    }
+}
+
+/// Builds a [`Config`].
+///
+/// ```
+/// use multiconvert_convertapi::{AsyncRoute, Config};
+/// let config = Config::builder().secret("my-secret").route(AsyncRoute::Legacy).build().unwrap();
+/// assert!(!format!("{config:?}").contains("my-secret"));
+/// ```
+#[derive(Default)]
+pub struct ConfigBuilder {
+    secret: Option<Secret>,
+    base_url: Option<String>,
+    route: AsyncRoute,
+    auth: AuthMode,
+    http: Option<HttpConfig>,
+    poll_policy: Option<PollPolicy>,
+    conversion_timeout: Option<Duration>,
+}
+
+impl fmt::Debug for ConfigBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ConfigBuilder")
+            .field("secret", &self.secret)
+            .field("base_url", &self.base_url)
+            .field("route", &self.route)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ConfigBuilder {
+    /// The API secret or token (required).
+    pub fn secret(mut self, secret: impl Into<Secret>) -> Self {
+        self.secret = Some(secret.into());
+        self
+    }
+    /// The base URL (default [`DEFAULT_BASE_URL`]; regional hosts work too).
+    pub fn base_url(mut self, url: impl Into<String>) -> Self {
+        self.base_url = Some(url.into());
+        self
+    }
+    /// The async route (default [`AsyncRoute::Current`]).
+    pub fn route(mut self, route: AsyncRoute) -> Self {
+        self.route = route;
+        self
+    }
+    /// How the secret is sent (default Bearer; query only for old deployments).
+    pub fn auth(mut self, auth: AuthMode) -> Self {
+        self.auth = auth;
+        self
+    }
+    /// HTTP settings.
+    pub fn http(mut self, http: HttpConfig) -> Self {
+        self.http = Some(http);
+        self
+    }
+    /// The default poll policy (see [`default_poll_policy`]).
+    pub fn poll_policy(mut self, policy: PollPolicy) -> Self {
+        self.poll_policy = Some(policy);
+        self
+    }
+    /// The conversion `Timeout` sent to ConvertAPI (clamped to 10–1200 s; default 900 s). The
+    /// semi-async request's read timeout is this plus 10 s.
+    pub fn conversion_timeout(mut self, timeout: Duration) -> Self {
+        self.conversion_timeout = Some(timeout);
+        self
+    }
+    /// Checks and builds.
+    pub fn build(self) -> Result<Config> {
+        let secret = self
+            .secret
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| Error::config(NAME, "a secret is required"))?;
+        let base = self.base_url.unwrap_or_else(|| DEFAULT_BASE_URL.into());
+        let mut base_url = Url::parse(base.trim())
+            .map_err(|_| Error::config(NAME, "the base URL is not a valid URL"))?;
+        if !matches!(base_url.scheme(), "http" | "https") || base_url.cannot_be_a_base() {
+            return Err(Error::config(NAME, "the base URL must be an http(s) URL"));
+        }
+        base_url.set_query(None);
+        let timeout = self
+            .conversion_timeout
+            .unwrap_or(Duration::from_secs(900))
+            .clamp(Duration::from_secs(10), Duration::from_secs(1200));
+        Ok(Config {
+            secret,
+            base_url,
+            route: self.route,
+            auth: self.auth,
+            http: self.http.unwrap_or_default(),
+            poll_policy: self.poll_policy.unwrap_or_else(default_poll_policy),
+            conversion_timeout: timeout,
+        })
+    }
+}

@@ -1,0 +1,534 @@
+//! The provider: the only place in this crate that does I/O.
+
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use base64::Engine as _;
+use bytes::Bytes;
+use http::{HeaderMap, StatusCode};
+use multiconvert_core::http::{file_body, HttpClient, Phase, Replay, RequestSpec};
+use multiconvert_core::{
+    ByteStream, Capabilities, ConversionProvider, Delivery, Error, ErrorKind, Input, InputSource,
+    Job, JobHandle, JobRequest, JobStatus, Operation, Output, PollPolicy, ProviderExt,
+    ProviderInfo, Result, WebhookEvent, WebhookRequest,
+};
+use url::Url;
+
+use crate::config::{AsyncRoute, AuthMode, Config};
+use crate::request::{
+    content_disposition, convert_segments, form_fields, job_segments, new_job_id, source_format,
+    upload_filename, FileValue,
+};
+use crate::response::{
+    classify_poll, classify_submit, parse_error, parse_poll, parse_result, parse_submit,
+    SubmitAnswer,
+};
+use crate::wire::WireUpload;
+use crate::NAME;
+
+const MAX_JSON: usize = 64 << 20;
+const MAX_CACHED: usize = 1024;
+
+/// ConvertAPI's Async/JobId model as a [`ConversionProvider`], on the current (`/async/…`) or
+/// the legacy (`?Async=true`) route, plus the semi-async synchronous convert.
+///
+/// Every submit carries a client-made JobId, so a submit whose outcome is unknown is reconciled
+/// by polling that id before anything is sent again: a dropped connection never costs a second
+/// conversion. Polls of one JobId are serialised in this process, a poll answered 503 ("another
+/// poll is in flight") is "busy", not an error, and a terminal result is cached so polling again is
+/// idempotent.
+pub struct ConvertApi {
+    config: Config,
+    http: HttpClient,
+    info: ProviderInfo,
+    poll_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    results: Mutex<HashMap<String, Job>>,
+    seen: Mutex<HashSet<String>>,
+}
+
+impl fmt::Debug for ConvertApi {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ConvertApi")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl ConvertApi {
+    /// A provider from a configuration.
+    pub fn new(config: Config) -> Result<Self> {
+        let http = HttpClient::new(NAME, config.http.clone())?;
+        let capabilities = Capabilities::new()
+            .with_remote_input(true)
+            .with_upload(true)
+            .with_base64(true)
+            .with_file_id_input(true)
+            .with_multiple_inputs(true)
+            .with_webhooks(true)
+            .with_delete(true)
+            .with_idempotent_submit(true);
+        let info = ProviderInfo::new(NAME, capabilities, config.poll_policy);
+        Ok(ConvertApi {
+            config,
+            http,
+            info,
+            poll_locks: Mutex::new(HashMap::new()),
+            results: Mutex::new(HashMap::new()),
+            seen: Mutex::new(HashSet::new()),
+        })
+    }
+
+    /// A provider configured from the environment (see [`Config::from_env`]).
+    pub fn from_env() -> Result<Self> {
+        ConvertApi::new(Config::from_env()?)
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    fn url(&self, segments: &[String]) -> Url {
+        let mut url = self.config.base_url.clone();
+        if let Ok(mut path) = url.path_segments_mut() {
+            path.pop_if_empty();
+            for s in segments {
+                path.push(s);
+            }
+        }
+        if self.config.auth == AuthMode::Query {
+            url.query_pairs_mut()
+                .append_pair("Secret", self.config.secret.expose());
+        }
+        url
+    }
+
+    fn authorize(&self, rb: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        let rb = rb.header(http::header::ACCEPT, "application/json");
+        match self.config.auth {
+            AuthMode::Bearer => rb.bearer_auth(self.config.secret.expose()),
+            AuthMode::Query => rb,
+        }
+    }
+
+    fn route_of(&self, handle: &JobHandle) -> AsyncRoute {
+        handle
+            .meta
+            .get("route")
+            .and_then(|r| AsyncRoute::parse(r))
+            .unwrap_or(self.config.route)
+    }
+
+    /// Uploads a local or base64 input with a streamed `POST /upload` and returns its FileId.
+    /// Retrying an upload creates no job (at worst an orphan file that expires in 3 h), so a path
+    /// or bytes upload is retried; a one-shot reader is not.
+    pub async fn upload(&self, input: &Input) -> Result<String> {
+        let op = Operation::Upload;
+        let filename = upload_filename(input);
+        enum Source {
+            Path(std::path::PathBuf, u64),
+            Bytes(Bytes),
+            Reader(multiconvert_core::ReaderSource),
+        }
+        let (source, replay) = match &input.source {
+            InputSource::Path(p) => {
+                let meta = tokio::fs::metadata(p).await.map_err(|e| {
+                    Error::new(
+                        ErrorKind::Io,
+                        NAME,
+                        op,
+                        format!("cannot read {}", p.display()),
+                    )
+                    .with_source(e)
+                })?;
+                (Source::Path(p.clone(), meta.len()), Replay::Idempotent)
+            }
+            InputSource::Bytes(b) => (Source::Bytes(b.clone()), Replay::Idempotent),
+            InputSource::Base64(data) => {
+                let payload = data
+                    .rsplit_once("base64,")
+                    .map_or(data.as_str(), |(_, d)| d);
+                let bytes = base64::engine::general_purpose::STANDARD
+                    .decode(payload.trim())
+                    .map_err(|_| {
+                        Error::new(
+                            ErrorKind::InvalidInput,
+                            NAME,
+                            op,
+                            "the base64 input does not decode",
+                        )
+                    })?;
+                (Source::Bytes(Bytes::from(bytes)), Replay::Idempotent)
+            }
+            InputSource::Reader(r) => (Source::Reader(r.clone()), Replay::OneShot),
+            _ => {
+                return Err(Error::new(
+                    ErrorKind::InvalidInput,
+                    NAME,
+                    op,
+                    "this input is not uploaded",
+                ))
+            }
+        };
+        let url = self.url(&["upload".to_owned()]);
+        let disposition = content_disposition(&filename);
+        let spec = RequestSpec::new(op).replay(replay).phase(Phase::Upload);
+        let response = self
+            .http
+            .send(spec, |client| {
+                let (body, len) = match &source {
+                    Source::Path(p, len) => (file_body(p.clone()), *len),
+                    Source::Bytes(b) => (reqwest::Body::from(b.clone()), b.len() as u64),
+                    Source::Reader(r) => {
+                        let reader = r.take().ok_or_else(|| {
+                            Error::new(
+                                ErrorKind::InvalidInput,
+                                NAME,
+                                op,
+                                "the reader input was already consumed",
+                            )
+                        })?;
+                        let stream = tokio_util::io::ReaderStream::with_capacity(reader, 64 * 1024);
+                        (reqwest::Body::wrap_stream(stream), r.length)
+                    }
+                };
+                Ok(self
+                    .authorize(client.post(url.clone()))
+                    .header(http::header::CONTENT_TYPE, "application/octet-stream")
+                    .header(http::header::CONTENT_DISPOSITION, disposition.clone())
+                    .header(http::header::CONTENT_LENGTH, len)
+                    .body(body))
+            })
+            .await?;
+        let (status, headers, body) = self.http.read_body(op, response, MAX_JSON).await?;
+        if !status.is_success() {
+            return Err(parse_error(op, status, &headers, &body));
+        }
+        let reply: WireUpload = serde_json::from_slice(&body).unwrap_or_default();
+        reply.file_id.filter(|id| !id.is_empty()).ok_or_else(|| {
+            Error::new(
+                ErrorKind::Protocol,
+                NAME,
+                op,
+                "the upload reply has no FileId",
+            )
+            .with_body(&body)
+        })
+    }
+
+    async fn file_values(&self, request: &JobRequest, from: &str) -> Result<Vec<FileValue>> {
+        let mut values = Vec::with_capacity(request.inputs.len());
+        for input in &request.inputs {
+            values.push(match &input.source {
+                InputSource::Remote(url) if from == "web" => FileValue::Url(url.to_string()),
+                InputSource::Remote(url) => FileValue::File(url.to_string()),
+                InputSource::FileId(id) => FileValue::File(id.clone()),
+                InputSource::Path(_)
+                | InputSource::Bytes(_)
+                | InputSource::Reader(_)
+                | InputSource::Base64(_) => FileValue::File(self.upload(input).await?),
+                _ => {
+                    return Err(Error::new(
+                        ErrorKind::Unsupported,
+                        NAME,
+                        Operation::Submit,
+                        "ConvertAPI takes URLs, local files, base64 and FileIds",
+                    ))
+                }
+            });
+        }
+        Ok(values)
+    }
+
+    /// Sends the convert request once (with the retry loop's safe retries).
+    async fn send_convert(
+        &self,
+        url: &Url,
+        fields: &[(String, String)],
+        spec: RequestSpec,
+    ) -> Result<(StatusCode, HeaderMap, Bytes)> {
+        let op = spec.operation();
+        let response = self
+            .http
+            .send(spec, |client| {
+                Ok(self.authorize(client.post(url.clone())).form(fields))
+            })
+            .await?;
+        let (status, headers, body) = self.http.read_body(op, response, MAX_JSON).await?;
+        if status.is_success() {
+            Ok((status, headers, body))
+        } else {
+            Err(parse_error(op, status, &headers, &body))
+        }
+    }
+
+    /// Whether a job with this id exists at the vendor: `Some(job)` when it answers 200/202/503,
+    /// `None` on 404.
+    async fn probe(&self, handle: &JobHandle) -> Result<Option<Job>> {
+        match self.poll_once(handle).await {
+            Ok(job) => Ok(Some(job)),
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Semi-async: a synchronous conversion that carries a client JobId. When the connection
+    /// drops, the result is recovered by polling that JobId instead of converting (and paying)
+    /// again. The read timeout is the conversion timeout plus 10 s.
+    pub async fn convert_sync(&self, request: &JobRequest) -> Result<Job> {
+        crate::request::check_complete(request)?;
+        let route = self.config.route;
+        let from = source_format(request)?;
+        let to = &request.conversions[0].target;
+        let job_id = new_job_id(route);
+        let handle = JobHandle::new(NAME, job_id.clone()).with_meta("route", route.as_str());
+        let files = self.file_values(request, &from).await?;
+        let timeout = self.config.conversion_timeout;
+        let fields = form_fields(request, &files, &job_id, timeout.as_secs())?;
+        let url = self.url(&convert_segments(route, &from, to, false)?);
+        let spec = RequestSpec::new(Operation::Submit)
+            .replay(Replay::CreatesJob)
+            .classify(classify_submit)
+            .timeout(timeout + std::time::Duration::from_secs(10));
+        match self.send_convert(&url, &fields, spec).await {
+            Ok((_, _, body)) => {
+                let mut job = Job::new(handle, JobStatus::Completed);
+                job.outputs = parse_result(&body, Operation::Submit)?;
+                job.raw = serde_json::from_slice(&body).ok();
+                self.remember(&job);
+                Ok(job)
+            }
+            Err(e) if ambiguous(&e) => {
+                tracing::debug!(provider = NAME, job = %job_id, "semi-async convert interrupted: recovering by JobId");
+                let policy = PollPolicy::fixed(std::time::Duration::from_secs(5), timeout);
+                let policy = if self.config.poll_policy.min_interval < policy.min_interval {
+                    self.config.poll_policy
+                } else {
+                    policy
+                };
+                let job = self.wait(&handle, &policy).await.map_err(|_| e)?;
+                if job.status == JobStatus::Completed {
+                    Ok(job)
+                } else {
+                    Err(multiconvert_core::failed_job_error(NAME, &job))
+                }
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    fn remember(&self, job: &Job) {
+        let mut results = lock(&self.results);
+        if results.len() >= MAX_CACHED {
+            results.clear();
+        }
+        results.insert(job.handle.id.clone(), job.clone());
+    }
+
+    async fn poll_once(&self, handle: &JobHandle) -> Result<Job> {
+        if let Some(job) = lock(&self.results).get(&handle.id) {
+            return Ok(job.clone());
+        }
+        let job_lock = lock(&self.poll_locks)
+            .entry(handle.id.clone())
+            .or_default()
+            .clone();
+        let _in_flight = job_lock.lock().await;
+        if let Some(job) = lock(&self.results).get(&handle.id) {
+            return Ok(job.clone());
+        }
+        let route = self.route_of(handle);
+        let url = self.url(&job_segments(route, &handle.id));
+        let spec = RequestSpec::new(Operation::Poll).classify(classify_poll);
+        let response = self
+            .http
+            .send(spec, |client| Ok(self.authorize(client.get(url.clone()))))
+            .await?;
+        let (status, headers, body) = self
+            .http
+            .read_body(Operation::Poll, response, MAX_JSON)
+            .await?;
+        let mut handle = handle.clone();
+        handle.meta.insert("route".into(), route.as_str().into());
+        match parse_poll(&handle, status, &headers, &body) {
+            Ok(job) => {
+                if job.status.is_terminal() {
+                    self.remember(&job);
+                    lock(&self.poll_locks).remove(&handle.id);
+                } else {
+                    lock(&self.seen).insert(handle.id.clone());
+                }
+                Ok(job)
+            }
+            Err(e) if e.kind() == ErrorKind::NotFound => {
+                let seen = lock(&self.seen).remove(&handle.id);
+                let message = if seen {
+                    "the job expired or was deleted"
+                } else {
+                    "no job has this JobId (unknown, or expired)"
+                };
+                Err(
+                    Error::new(ErrorKind::NotFound, NAME, Operation::Poll, message)
+                        .with_http_status(status.as_u16())
+                        .with_job_id(handle.id.clone()),
+                )
+            }
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// A failure after which the request may or may not have taken effect.
+fn ambiguous(e: &Error) -> bool {
+    e.delivery() == Delivery::Ambiguous
+        || (e.kind() == ErrorKind::Transport && e.http_status().is_some_and(|s| s >= 500))
+}
+
+#[async_trait]
+impl ConversionProvider for ConvertApi {
+    fn info(&self) -> &ProviderInfo {
+        &self.info
+    }
+
+    async fn submit(&self, request: &JobRequest) -> Result<JobHandle> {
+        crate::request::check_complete(request)?;
+        let route = self.config.route;
+        let from = source_format(request)?;
+        let to = &request.conversions[0].target;
+        let job_id = new_job_id(route);
+        let handle = JobHandle::new(NAME, job_id.clone()).with_meta("route", route.as_str());
+        let files = self.file_values(request, &from).await?;
+        let fields = form_fields(
+            request,
+            &files,
+            &job_id,
+            self.config.conversion_timeout.as_secs(),
+        )?;
+        let mut url = self.url(&convert_segments(route, &from, to, true)?);
+        if route == AsyncRoute::Legacy {
+            url.query_pairs_mut().append_pair("Async", "true");
+        }
+        // Refusals (429, 503 throttling) and never-sent requests are resent by the retry loop;
+        // anything ambiguous is reconciled below by the JobId, never blindly resent.
+        let spec = RequestSpec::new(Operation::Submit)
+            .replay(Replay::CreatesJob)
+            .classify(classify_submit);
+        let answer = match self.send_convert(&url, &fields, spec).await {
+            Ok((_, _, body)) => parse_submit(&body)?,
+            Err(e) if ambiguous(&e) => {
+                tracing::debug!(provider = NAME, job = %job_id, "submit outcome unknown: polling the JobId");
+                match self.probe(&handle).await {
+                    Ok(Some(_)) => return Ok(handle),
+                    Ok(None) => {
+                        // Not there (yet): resend with the same JobId, never a new one.
+                        let (_, _, body) = self.send_convert(&url, &fields, spec).await?;
+                        parse_submit(&body)?
+                    }
+                    Err(_) => return Err(e),
+                }
+            }
+            Err(e) => return Err(e),
+        };
+        match answer {
+            SubmitAnswer::Accepted(id) if id == job_id => Ok(handle),
+            SubmitAnswer::Accepted(id) => {
+                let mut handle = handle;
+                handle.id = id;
+                Ok(handle)
+            }
+            SubmitAnswer::Completed(outputs) => {
+                let mut job = Job::new(handle.clone(), JobStatus::Completed);
+                job.outputs = outputs;
+                self.remember(&job);
+                Ok(handle)
+            }
+        }
+    }
+
+    async fn poll(&self, handle: &JobHandle) -> Result<Job> {
+        self.poll_once(handle).await
+    }
+
+    fn webhook(&self, request: &WebhookRequest) -> Result<WebhookEvent> {
+        crate::webhook::parse_event(request)
+    }
+
+    async fn delete(&self, handle: &JobHandle) -> Result<()> {
+        let route = self.route_of(handle);
+        let url = self.url(&job_segments(route, &handle.id));
+        let response = self
+            .http
+            .send(RequestSpec::new(Operation::Delete), |client| {
+                Ok(self.authorize(client.delete(url.clone())))
+            })
+            .await?;
+        let (status, headers, body) = self
+            .http
+            .read_body(Operation::Delete, response, MAX_JSON)
+            .await?;
+        if !status.is_success() {
+            return Err(parse_error(Operation::Delete, status, &headers, &body));
+        }
+        let cached = lock(&self.results).remove(&handle.id);
+        lock(&self.seen).remove(&handle.id);
+        // Stored results outlive the job record for up to 3 h: remove the ones we know of.
+        let file_ids: Vec<String> = cached
+            .map(|job| job.outputs.into_iter().filter_map(|o| o.id).collect())
+            .unwrap_or_default();
+        for file_id in file_ids {
+            let url = self.url(&["d".to_owned(), file_id]);
+            let outcome = self
+                .http
+                .send(RequestSpec::new(Operation::Delete), |client| {
+                    Ok(self.authorize(client.delete(url.clone())))
+                })
+                .await;
+            if let Err(e) = outcome {
+                tracing::debug!(provider = NAME, error = %e, "could not delete a stored result");
+            }
+        }
+        Ok(())
+    }
+
+    async fn download(&self, output: &Output) -> Result<ByteStream> {
+        let url = output
+            .url
+            .as_deref()
+            .filter(|u| !u.is_empty())
+            .ok_or_else(|| {
+                Error::new(
+                    ErrorKind::Protocol,
+                    NAME,
+                    Operation::Download,
+                    "the output has no URL",
+                )
+            })?;
+        if let Some(data) = url.strip_prefix("data:") {
+            let payload = data
+                .split_once("base64,")
+                .map(|(_, d)| d)
+                .unwrap_or_default();
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(payload)
+                .map_err(|_| {
+                    Error::new(
+                        ErrorKind::Protocol,
+                        NAME,
+                        Operation::Download,
+                        "the inline FileData does not decode",
+                    )
+                })?;
+            let len = bytes.len() as u64;
+            let stream = futures_util::stream::once(async move { Ok(Bytes::from(bytes)) });
+            return Ok(ByteStream::new(stream, Some(len), None));
+        }
+        // No credentials to the download host (the Python SDK sends its Bearer there; we don't).
+        self.http.download(url, HeaderMap::new(), false).await
+    }
+}

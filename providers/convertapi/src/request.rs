@@ -1,0 +1,239 @@
+//! Pure translation of the model into ConvertAPI requests: no I/O here.
+
+use multiconvert_core::{Error, ErrorKind, Input, InputSource, JobRequest, Operation, Result};
+use serde_json::Value;
+
+use crate::config::AsyncRoute;
+use crate::NAME;
+
+fn invalid(message: impl Into<String>) -> Error {
+    Error::new(ErrorKind::InvalidInput, NAME, Operation::Submit, message)
+}
+
+/// A fresh client JobId in the route's format: 32 `[a-z0-9]` on the current route, a hyphenated
+/// RFC 4122 UUID on the legacy one.
+pub fn new_job_id(route: AsyncRoute) -> String {
+    let id = uuid::Uuid::new_v4();
+    match route {
+        AsyncRoute::Current => id.simple().to_string(),
+        AsyncRoute::Legacy => id.hyphenated().to_string(),
+    }
+}
+
+/// True for a JobId of either documented format (a UUID, or 32 `[a-z0-9]`).
+pub fn is_valid_job_id(id: &str) -> bool {
+    let simple = id.len() == 32
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
+    simple || uuid::Uuid::try_parse(id).is_ok_and(|_| id.len() == 36)
+}
+
+/// The source format of a request: the conversion's, else the first input's extension; a web
+/// page URL (no extension, or `.htm`/`.html`/`.php`/`.asp(x)`) converts from `web`.
+pub fn source_format(request: &JobRequest) -> Result<String> {
+    let conversion = request
+        .conversions
+        .first()
+        .ok_or_else(|| invalid("a job needs a conversion"))?;
+    if let Some(from) = conversion
+        .source_format
+        .as_deref()
+        .filter(|f| !f.is_empty())
+    {
+        return Ok(from.to_ascii_lowercase());
+    }
+    let input = request
+        .inputs
+        .first()
+        .ok_or_else(|| invalid("a job needs an input"))?;
+    let ext = input.extension();
+    if let InputSource::Remote(_) = input.source {
+        if ext
+            .as_deref()
+            .is_none_or(|e| matches!(e, "htm" | "html" | "php" | "asp" | "aspx" | "jsp"))
+        {
+            return Ok("web".into());
+        }
+    }
+    ext.ok_or_else(|| {
+        invalid(
+            "the source format is unknown: set it on the conversion or give the file an extension",
+        )
+    })
+}
+
+fn segment_ok(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'*' | b'-' | b'_'))
+}
+
+/// The path segments of the convert endpoint; `asynchronous` selects the route's async form.
+pub fn convert_segments(
+    route: AsyncRoute,
+    from: &str,
+    to: &str,
+    asynchronous: bool,
+) -> Result<Vec<String>> {
+    if !segment_ok(from) || !segment_ok(to) {
+        return Err(invalid(format!(
+            "{from:?} to {to:?} is not a valid format pair"
+        )));
+    }
+    let mut segments = Vec::new();
+    if asynchronous && route == AsyncRoute::Current {
+        segments.push("async".to_owned());
+    }
+    segments.extend([
+        "convert".to_owned(),
+        from.to_owned(),
+        "to".to_owned(),
+        to.to_owned(),
+    ]);
+    Ok(segments)
+}
+
+/// The path segments of a job's poll and delete endpoint.
+pub fn job_segments(route: AsyncRoute, job_id: &str) -> Vec<String> {
+    match route {
+        AsyncRoute::Current => vec!["async".into(), "job".into(), job_id.into()],
+        AsyncRoute::Legacy => vec!["job".into(), job_id.into()],
+    }
+}
+
+/// Parameter names the client controls; a caller's options may not set them.
+const RESERVED: &[&str] = &[
+    "async",
+    "jobid",
+    "storefile",
+    "file",
+    "files",
+    "url",
+    "webhook",
+    "secret",
+    "token",
+    "apikey",
+    "auth",
+    "timeout",
+];
+
+/// True when a caller option would collide with a client-controlled parameter.
+pub fn is_reserved(name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    RESERVED.contains(&lower.as_str()) || lower.starts_with("files[")
+}
+
+fn option_text(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// What one input becomes: a `File`/`Files[i]` value (URL or FileId), or a web page `Url`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FileValue {
+    /// A URL or a FileId.
+    File(String),
+    /// A web page (`from` = `web`).
+    Url(String),
+}
+
+/// The form fields of a convert request. `files` holds one value per input, in order.
+pub fn form_fields(
+    request: &JobRequest,
+    files: &[FileValue],
+    job_id: &str,
+    timeout_secs: u64,
+) -> Result<Vec<(String, String)>> {
+    let conversion = request
+        .conversions
+        .first()
+        .ok_or_else(|| invalid("a job needs a conversion"))?;
+    let mut fields = Vec::new();
+    match files {
+        [] => return Err(invalid("a job needs an input")),
+        [FileValue::File(v)] => fields.push(("File".to_owned(), v.clone())),
+        [FileValue::Url(v)] => fields.push(("Url".to_owned(), v.clone())),
+        many => {
+            for (i, f) in many.iter().enumerate() {
+                match f {
+                    FileValue::File(v) => fields.push((format!("Files[{i}]"), v.clone())),
+                    FileValue::Url(_) => {
+                        return Err(invalid("a web page cannot be one of several inputs"))
+                    }
+                }
+            }
+        }
+    }
+    fields.push(("StoreFile".into(), "true".into()));
+    fields.push(("Timeout".into(), timeout_secs.clamp(10, 1200).to_string()));
+    fields.push(("JobId".into(), job_id.to_owned()));
+    if let Some(cb) = &request.callback {
+        if !matches!(cb.scheme(), "http" | "https") {
+            return Err(invalid("the callback must be an http(s) URL"));
+        }
+        fields.push(("WebHook".into(), cb.to_string()));
+    }
+    if let Some(password) = request.inputs.iter().find_map(|i| i.password.as_ref()) {
+        fields.push(("Password".into(), password.expose().clone()));
+    }
+    for (k, v) in conversion.options.iter().chain(request.extra.iter()) {
+        if is_reserved(k) {
+            return Err(invalid(format!(
+                "option {k:?} is set by the client itself and cannot be passed"
+            )));
+        }
+        fields.push((k.clone(), option_text(v)));
+    }
+    Ok(fields)
+}
+
+/// The `Content-Disposition` of a raw upload: an ASCII fallback name plus the RFC 5987 form.
+pub fn content_disposition(filename: &str) -> String {
+    let ascii: String = filename
+        .chars()
+        .map(|c| {
+            if c.is_ascii_graphic() && c != '"' && c != '\\' || c == ' ' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let ascii = if ascii.trim().is_empty() {
+        "file".to_owned()
+    } else {
+        ascii
+    };
+    let encoded: String = url::form_urlencoded::byte_serialize(filename.as_bytes())
+        .collect::<String>()
+        .replace('+', "%20");
+    format!("attachment; filename=\"{ascii}\"; filename*=UTF-8''{encoded}")
+}
+
+/// The file name to present for an uploaded input.
+pub fn upload_filename(input: &Input) -> String {
+    input
+        .effective_filename()
+        .filter(|n| !n.trim().is_empty())
+        .unwrap_or_else(|| "file".into())
+}
+
+/// Checks that a request can run: at least one input and exactly one conversion.
+pub fn check_complete(request: &JobRequest) -> Result<()> {
+    if request.inputs.is_empty() {
+        return Err(invalid("a job needs at least one input"));
+    }
+    match request.conversions.len() {
+        0 => Err(invalid("a job needs a conversion")),
+        1 => Ok(()),
+        _ => Err(Error::new(
+            ErrorKind::Unsupported,
+            NAME,
+            Operation::Submit,
+            "ConvertAPI runs one conversion per job",
+        )),
+    }
+}
