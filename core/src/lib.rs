@@ -23,6 +23,7 @@
 #![warn(missing_docs)]
 
 pub mod capabilities;
+pub mod config;
 pub mod download;
 pub mod error;
 pub mod http;
@@ -31,6 +32,7 @@ pub mod poll;
 pub mod provider;
 pub mod redact;
 pub mod secret;
+pub mod upload;
 
 pub use capabilities::{Capabilities, FormatTable, ProviderInfo};
 pub use download::{safe_filename, Overwrite, SaveOptions, Saved};
@@ -42,6 +44,7 @@ pub use model::{
 pub use poll::PollPolicy;
 pub use provider::{failed_job_error, ByteStream, ConversionProvider, ProviderExt};
 pub use secret::Secret;
+pub use upload::UploadSource;
 
 pub use ::http as http_types;
 /// Re-exported so providers and applications name the same versions.

@@ -261,6 +261,12 @@ pub struct ReaderSource {
     pub length: u64,
 }
 
+impl fmt::Debug for ReaderSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ReaderSource({} bytes)", self.length)
+    }
+}
+
 impl ReaderSource {
     /// Wraps a reader.
     pub fn new(reader: impl AsyncRead + Send + 'static, length: u64) -> Self {

@@ -3,6 +3,7 @@
 use std::fmt;
 use std::time::Duration;
 
+use multiconvert_core::config::{non_blank, parse_base_url};
 use multiconvert_core::http::HttpConfig;
 use multiconvert_core::{Error, PollPolicy, Result, Secret};
 use url::Url;
@@ -104,12 +105,12 @@ impl Config {
 
     /// Like [`from_env`](Self::from_env), reading variables through `lookup`.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Config> {
-        let present = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+        let present = |name: &str| non_blank(&lookup, name);
         let secret = present("CONVERTAPI_SECRET")
             .ok_or_else(|| Error::config(NAME, "no secret: set CONVERTAPI_SECRET"))?;
-        let mut builder = Config::builder().secret(secret.trim());
+        let mut builder = Config::builder().secret(secret);
         if let Some(base) = present("CONVERTAPI_BASE_URL") {
-            builder = builder.base_url(base.trim());
+            builder = builder.base_url(base);
         }
         if let Some(route) = present("CONVERTAPI_ASYNC_ROUTE") {
             let route = AsyncRoute::parse(&route).ok_or_else(|| {
@@ -203,12 +204,7 @@ impl ConfigBuilder {
             .filter(|s| !s.is_empty())
             .ok_or_else(|| Error::config(NAME, "a secret is required"))?;
         let base = self.base_url.unwrap_or_else(|| DEFAULT_BASE_URL.into());
-        let mut base_url = Url::parse(base.trim())
-            .map_err(|_| Error::config(NAME, "the base URL is not a valid URL"))?;
-        if !matches!(base_url.scheme(), "http" | "https") || base_url.cannot_be_a_base() {
-            return Err(Error::config(NAME, "the base URL must be an http(s) URL"));
-        }
-        base_url.set_query(None);
+        let base_url = parse_base_url(NAME, &base)?;
         let timeout = self
             .conversion_timeout
             .unwrap_or(Duration::from_secs(900))

@@ -8,11 +8,12 @@ use async_trait::async_trait;
 use base64::Engine as _;
 use bytes::Bytes;
 use http::{HeaderMap, StatusCode};
-use multiconvert_core::http::{file_body, HttpClient, Phase, Replay, RequestSpec};
+use multiconvert_core::config::endpoint;
+use multiconvert_core::http::{HttpClient, Phase, Replay, RequestSpec};
 use multiconvert_core::{
     ByteStream, Capabilities, ConversionProvider, Delivery, Error, ErrorKind, Input, InputSource,
     Job, JobHandle, JobRequest, JobStatus, Operation, Output, PollPolicy, ProviderExt,
-    ProviderInfo, Result, WebhookEvent, WebhookRequest,
+    ProviderInfo, Result, UploadSource, WebhookEvent, WebhookRequest,
 };
 use url::Url;
 
@@ -95,18 +96,16 @@ impl ConvertApi {
     }
 
     fn url(&self, segments: &[String]) -> Url {
-        let mut url = self.config.base_url.clone();
-        if let Ok(mut path) = url.path_segments_mut() {
-            path.pop_if_empty();
-            for s in segments {
-                path.push(s);
+        let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
+        let secret;
+        let query: &[(&str, &str)] = match self.config.auth {
+            AuthMode::Query => {
+                secret = self.config.secret.expose().as_str();
+                &[("Secret", secret)]
             }
-        }
-        if self.config.auth == AuthMode::Query {
-            url.query_pairs_mut()
-                .append_pair("Secret", self.config.secret.expose());
-        }
-        url
+            AuthMode::Bearer => &[],
+        };
+        endpoint(&self.config.base_url, &segments, query)
     }
 
     fn authorize(&self, rb: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
@@ -131,25 +130,7 @@ impl ConvertApi {
     pub async fn upload(&self, input: &Input) -> Result<String> {
         let op = Operation::Upload;
         let filename = upload_filename(input);
-        enum Source {
-            Path(std::path::PathBuf, u64),
-            Bytes(Bytes),
-            Reader(multiconvert_core::ReaderSource),
-        }
-        let (source, replay) = match &input.source {
-            InputSource::Path(p) => {
-                let meta = tokio::fs::metadata(p).await.map_err(|e| {
-                    Error::new(
-                        ErrorKind::Io,
-                        NAME,
-                        op,
-                        format!("cannot read {}", p.display()),
-                    )
-                    .with_source(e)
-                })?;
-                (Source::Path(p.clone(), meta.len()), Replay::Idempotent)
-            }
-            InputSource::Bytes(b) => (Source::Bytes(b.clone()), Replay::Idempotent),
+        let source = match &input.source {
             InputSource::Base64(data) => {
                 let payload = data
                     .rsplit_once("base64,")
@@ -164,17 +145,22 @@ impl ConvertApi {
                             "the base64 input does not decode",
                         )
                     })?;
-                (Source::Bytes(Bytes::from(bytes)), Replay::Idempotent)
+                UploadSource::Bytes(Bytes::from(bytes))
             }
-            InputSource::Reader(r) => (Source::Reader(r.clone()), Replay::OneShot),
-            _ => {
-                return Err(Error::new(
+            _ => UploadSource::of(input, NAME, op).await?.ok_or_else(|| {
+                Error::new(
                     ErrorKind::InvalidInput,
                     NAME,
                     op,
                     "this input is not uploaded",
-                ))
-            }
+                )
+            })?,
+        };
+        // An upload creates no job (at worst an orphan file that expires), so it may be resent.
+        let replay = if source.is_replayable() {
+            Replay::Idempotent
+        } else {
+            Replay::OneShot
         };
         let url = self.url(&["upload".to_owned()]);
         let disposition = content_disposition(&filename);
@@ -182,22 +168,7 @@ impl ConvertApi {
         let response = self
             .http
             .send(spec, |client| {
-                let (body, len) = match &source {
-                    Source::Path(p, len) => (file_body(p.clone()), *len),
-                    Source::Bytes(b) => (reqwest::Body::from(b.clone()), b.len() as u64),
-                    Source::Reader(r) => {
-                        let reader = r.take().ok_or_else(|| {
-                            Error::new(
-                                ErrorKind::InvalidInput,
-                                NAME,
-                                op,
-                                "the reader input was already consumed",
-                            )
-                        })?;
-                        let stream = tokio_util::io::ReaderStream::with_capacity(reader, 64 * 1024);
-                        (reqwest::Body::wrap_stream(stream), r.length)
-                    }
-                };
+                let (body, len) = (source.body(NAME, op)?, source.len());
                 Ok(self
                     .authorize(client.post(url.clone()))
                     .header(http::header::CONTENT_TYPE, "application/octet-stream")
@@ -282,16 +253,13 @@ impl ConvertApi {
     /// drops, the result is recovered by polling that JobId instead of converting (and paying)
     /// again. The read timeout is the conversion timeout plus 10 s.
     pub async fn convert_sync(&self, request: &JobRequest) -> Result<Job> {
-        crate::request::check_complete(request)?;
-        let route = self.config.route;
-        let from = source_format(request)?;
-        let to = &request.conversions[0].target;
-        let job_id = new_job_id(route);
-        let handle = JobHandle::new(NAME, job_id.clone()).with_meta("route", route.as_str());
-        let files = self.file_values(request, &from).await?;
+        let Prepared {
+            handle,
+            url,
+            fields,
+        } = self.prepare(request, false).await?;
+        let job_id = handle.id.clone();
         let timeout = self.config.conversion_timeout;
-        let fields = form_fields(request, &files, &job_id, timeout.as_secs())?;
-        let url = self.url(&convert_segments(route, &from, to, false)?);
         let spec = RequestSpec::new(Operation::Submit)
             .replay(Replay::CreatesJob)
             .classify(classify_submit)
@@ -321,6 +289,33 @@ impl ConvertApi {
             }
             Err(e) => Err(e),
         }
+    }
+
+    /// Everything a convert request needs: a handle with a fresh client JobId (the route's
+    /// format, recorded in the handle), the endpoint, and the form with every input uploaded.
+    async fn prepare(&self, request: &JobRequest, asynchronous: bool) -> Result<Prepared> {
+        crate::request::check_complete(request)?;
+        let route = self.config.route;
+        let from = source_format(request)?;
+        let to = &request.conversions[0].target;
+        let mut url = self.url(&convert_segments(route, &from, to, asynchronous)?);
+        if asynchronous && route == AsyncRoute::Legacy {
+            url.query_pairs_mut().append_pair("Async", "true");
+        }
+        let job_id = new_job_id(route);
+        let files = self.file_values(request, &from).await?;
+        let fields = form_fields(
+            request,
+            &files,
+            &job_id,
+            self.config.conversion_timeout.as_secs(),
+        )?;
+        let handle = JobHandle::new(NAME, job_id).with_meta("route", route.as_str());
+        Ok(Prepared {
+            handle,
+            url,
+            fields,
+        })
     }
 
     fn remember(&self, job: &Job) {
@@ -384,6 +379,13 @@ impl ConvertApi {
     }
 }
 
+/// A convert request ready to send.
+struct Prepared {
+    handle: JobHandle,
+    url: Url,
+    fields: Vec<(String, String)>,
+}
+
 /// A failure after which the request may or may not have taken effect.
 fn ambiguous(e: &Error) -> bool {
     e.delivery() == Delivery::Ambiguous
@@ -397,23 +399,12 @@ impl ConversionProvider for ConvertApi {
     }
 
     async fn submit(&self, request: &JobRequest) -> Result<JobHandle> {
-        crate::request::check_complete(request)?;
-        let route = self.config.route;
-        let from = source_format(request)?;
-        let to = &request.conversions[0].target;
-        let job_id = new_job_id(route);
-        let handle = JobHandle::new(NAME, job_id.clone()).with_meta("route", route.as_str());
-        let files = self.file_values(request, &from).await?;
-        let fields = form_fields(
-            request,
-            &files,
-            &job_id,
-            self.config.conversion_timeout.as_secs(),
-        )?;
-        let mut url = self.url(&convert_segments(route, &from, to, true)?);
-        if route == AsyncRoute::Legacy {
-            url.query_pairs_mut().append_pair("Async", "true");
-        }
+        let Prepared {
+            handle,
+            url,
+            fields,
+        } = self.prepare(request, true).await?;
+        let job_id = handle.id.clone();
         // Refusals (429, 503 throttling) and never-sent requests are resent by the retry loop;
         // anything ambiguous is reconciled below by the JobId, never blindly resent.
         let spec = RequestSpec::new(Operation::Submit)

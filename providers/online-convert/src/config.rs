@@ -2,6 +2,7 @@
 
 use std::fmt;
 
+use multiconvert_core::config::{non_blank, parse_base_url};
 use multiconvert_core::http::HttpConfig;
 use multiconvert_core::{Error, PollPolicy, Result, Secret};
 use url::Url;
@@ -73,7 +74,7 @@ impl Config {
 
     /// Like [`from_env`](Self::from_env), reading variables through `lookup`.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Config> {
-        let present = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+        let present = |name: &str| non_blank(&lookup, name);
         let key = present("API2CONVERT_API_KEY")
             .or_else(|| present("ONLINE_CONVERT_API_KEY"))
             .ok_or_else(|| {
@@ -82,9 +83,9 @@ impl Config {
                     "no API key: set API2CONVERT_API_KEY (or ONLINE_CONVERT_API_KEY)",
                 )
             })?;
-        let mut builder = Config::builder().api_key(key.trim());
+        let mut builder = Config::builder().api_key(key);
         if let Some(base) = present("API2CONVERT_BASE_URL") {
-            builder = builder.base_url(base.trim());
+            builder = builder.base_url(base);
         }
         if let Some(secret) = lookup("API2CONVERT_WEBHOOK_SECRET") {
             builder = builder.webhook_secret(secret);
@@ -167,15 +168,7 @@ impl ConfigBuilder {
             .filter(|k| !k.is_empty())
             .ok_or_else(|| Error::config(NAME, "an API key is required"))?;
         let base = self.base_url.unwrap_or_else(|| DEFAULT_BASE_URL.into());
-        let mut base_url = Url::parse(base.trim())
-            .map_err(|_| Error::config(NAME, "the base URL is not a valid URL"))?;
-        if !matches!(base_url.scheme(), "http" | "https") || base_url.cannot_be_a_base() {
-            return Err(Error::config(NAME, "the base URL must be an http(s) URL"));
-        }
-        if !base_url.path().ends_with('/') {
-            let path = format!("{}/", base_url.path());
-            base_url.set_path(&path);
-        }
+        let base_url = parse_base_url(NAME, &base)?;
         let webhook = match self.webhook_secret {
             Some(s) if s.is_empty() => {
                 return Err(Error::config(

@@ -5,11 +5,12 @@ use std::fmt;
 use async_trait::async_trait;
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, StatusCode};
-use multiconvert_core::http::{file_body, HttpClient, Phase, Replay, RequestSpec};
+use multiconvert_core::config::endpoint;
+use multiconvert_core::http::{HttpClient, Phase, Replay, RequestSpec};
 use multiconvert_core::{
     ByteStream, Capabilities, Conversion, ConversionProvider, Delivery, Error, ErrorKind, Input,
-    InputSource, Job, JobHandle, JobRequest, JsonMap, Operation, Output, ProviderInfo, Result,
-    Secret, WebhookEvent, WebhookRequest,
+    Job, JobHandle, JobRequest, JsonMap, Operation, Output, ProviderInfo, Result, Secret,
+    UploadSource, WebhookEvent, WebhookRequest,
 };
 use serde_json::{json, Value};
 use url::Url;
@@ -105,14 +106,7 @@ impl OnlineConvert {
     }
 
     fn endpoint(&self, segments: &[&str]) -> Url {
-        let mut url = self.config.base_url.clone();
-        if let Ok(mut path) = url.path_segments_mut() {
-            path.pop_if_empty();
-            for s in segments {
-                path.push(s);
-            }
-        }
-        url
+        endpoint(&self.config.base_url, segments, &[])
     }
 
     /// Sends a control-plane request with the account key; returns the success status, headers
@@ -346,7 +340,7 @@ impl OnlineConvert {
             .token
             .clone()
             .ok_or_else(|| fail(ErrorKind::Protocol, "the job has no token"))?;
-        let mut url = Url::parse(server)
+        let server = Url::parse(server)
             .ok()
             .filter(|u| matches!(u.scheme(), "http" | "https") && !u.cannot_be_a_base())
             .ok_or_else(|| {
@@ -355,61 +349,29 @@ impl OnlineConvert {
                     "the job's upload server is not an http(s) URL",
                 )
             })?;
-        if let Ok(mut path) = url.path_segments_mut() {
-            path.pop_if_empty().push("upload-file").push(&handle.id);
-        }
+        let url = endpoint(&server, &["upload-file", &handle.id], &[]);
         let filename = multipart_filename(input.effective_filename().as_deref());
         let content_type = content_type_for(&filename);
         let password = input.password.clone();
 
-        enum Source {
-            Path(std::path::PathBuf, u64),
-            Bytes(Bytes),
-            Reader(multiconvert_core::ReaderSource),
-        }
-        let (source, replay) = match &input.source {
-            InputSource::Path(p) => {
-                let meta = tokio::fs::metadata(p).await.map_err(|e| {
-                    Error::new(
-                        ErrorKind::Io,
-                        NAME,
-                        op,
-                        format!("cannot read {}", p.display()),
-                    )
-                    .with_source(e)
-                })?;
-                (Source::Path(p.clone(), meta.len()), Replay::CreatesJob)
-            }
-            InputSource::Bytes(b) => (Source::Bytes(b.clone()), Replay::CreatesJob),
-            InputSource::Reader(r) => (Source::Reader(r.clone()), Replay::OneShot),
-            _ => return Err(fail(ErrorKind::InvalidInput, "this input is not uploaded")),
+        let source = UploadSource::of(input, NAME, op)
+            .await?
+            .ok_or_else(|| fail(ErrorKind::InvalidInput, "this input is not uploaded"))?;
+        // An upload adds an input (a second one would be converted too): resent only when
+        // provably refused or never sent; ambiguity is reconciled by the caller.
+        let replay = if source.is_replayable() {
+            Replay::CreatesJob
+        } else {
+            Replay::OneShot
         };
         let spec = RequestSpec::new(op).replay(replay).phase(Phase::Upload);
         let response = self
             .http
             .send(spec, |client| {
-                let part = match &source {
-                    Source::Path(p, len) => {
-                        reqwest::multipart::Part::stream_with_length(file_body(p.clone()), *len)
-                    }
-                    Source::Bytes(b) => reqwest::multipart::Part::stream_with_length(
-                        reqwest::Body::from(b.clone()),
-                        b.len() as u64,
-                    ),
-                    Source::Reader(r) => {
-                        let reader = r.take().ok_or_else(|| {
-                            fail(
-                                ErrorKind::InvalidInput,
-                                "the reader input was already consumed",
-                            )
-                        })?;
-                        let stream = tokio_util::io::ReaderStream::with_capacity(reader, 64 * 1024);
-                        reqwest::multipart::Part::stream_with_length(
-                            reqwest::Body::wrap_stream(stream),
-                            r.length,
-                        )
-                    }
-                };
+                let part = reqwest::multipart::Part::stream_with_length(
+                    source.body(NAME, op)?,
+                    source.len(),
+                );
                 let part = part
                     .file_name(filename.clone())
                     .mime_str(content_type)
@@ -493,19 +455,12 @@ impl OnlineConvert {
     /// page.
     pub async fn list(&self, status: Option<&str>, page: Option<u32>) -> Result<JobPage> {
         let op = Operation::Other("list");
-        let mut url = self.endpoint(&["jobs"]);
-        {
-            let mut q = url.query_pairs_mut();
-            if let Some(s) = status {
-                q.append_pair("status", s);
-            }
-            if let Some(p) = page {
-                q.append_pair("page", &p.to_string());
-            }
-        }
-        if url.query() == Some("") {
-            url.set_query(None);
-        }
+        let page = page.map(|p| p.to_string());
+        let query: Vec<(&str, &str)> = [("status", status), ("page", page.as_deref())]
+            .into_iter()
+            .filter_map(|(k, v)| Some((k, v?)))
+            .collect();
+        let url = endpoint(&self.config.base_url, &["jobs"], &query);
         let (status, headers, body) = self
             .call(RequestSpec::new(op), Method::GET, url, None, &[])
             .await?;
@@ -580,22 +535,16 @@ impl OnlineConvert {
         target: Option<&str>,
         page: Option<u32>,
     ) -> Result<Vec<CatalogEntry>> {
-        let mut url = self.endpoint(&["conversions"]);
-        {
-            let mut q = url.query_pairs_mut();
-            if let Some(c) = category {
-                q.append_pair("category", c);
-            }
-            if let Some(t) = target {
-                q.append_pair("target", t);
-            }
-            if let Some(p) = page {
-                q.append_pair("page", &p.to_string());
-            }
-        }
-        if url.query() == Some("") {
-            url.set_query(None);
-        }
+        let page = page.map(|p| p.to_string());
+        let query: Vec<(&str, &str)> = [
+            ("category", category),
+            ("target", target),
+            ("page", page.as_deref()),
+        ]
+        .into_iter()
+        .filter_map(|(k, v)| Some((k, v?)))
+        .collect();
+        let url = endpoint(&self.config.base_url, &["conversions"], &query);
         self.get_list("conversions", url).await
     }
 
