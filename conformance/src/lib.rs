@@ -155,3 +155,9 @@ macro_rules! conformance_suite {
         )*
     };
 }
+
+/// The README's examples, compiled as doctests here (this crate sees every other crate, the
+/// webhook receiver feature included), so the README cannot rot.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;

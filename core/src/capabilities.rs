@@ -93,6 +93,27 @@ impl Capabilities {
         }
     }
 
+    /// Everything either can do (a router's view of its members); the format table is dropped,
+    /// since a union of tables is only known per member.
+    pub const fn union(self, other: Capabilities) -> Capabilities {
+        Capabilities {
+            remote_input: self.remote_input || other.remote_input,
+            upload: self.upload || other.upload,
+            base64: self.base64 || other.base64,
+            cloud_input: self.cloud_input || other.cloud_input,
+            file_id_input: self.file_id_input || other.file_id_input,
+            multiple_inputs: self.multiple_inputs || other.multiple_inputs,
+            multiple_conversions: self.multiple_conversions || other.multiple_conversions,
+            output_targets: self.output_targets || other.output_targets,
+            webhooks: self.webhooks || other.webhooks,
+            signed_webhooks: self.signed_webhooks || other.signed_webhooks,
+            delete: self.delete || other.delete,
+            staged_jobs: self.staged_jobs || other.staged_jobs,
+            idempotent_submit: self.idempotent_submit || other.idempotent_submit,
+            formats: None,
+        }
+    }
+
     /// Declares the supported source → target formats.
     pub const fn with_formats(mut self, table: FormatTable) -> Self {
         self.formats = Some(table);

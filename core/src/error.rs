@@ -11,7 +11,8 @@ use crate::model::JobStatus;
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// What went wrong, independent of the vendor.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum ErrorKind {
     /// The request was refused as invalid (bad parameters, unsupported input, 400/415/422).
@@ -147,6 +148,48 @@ pub enum Delivery {
     NotSent,
     /// The request may or may not have been processed (timeout or reset after sending).
     Ambiguous,
+    /// The request may have arrived, but provably started no conversion (a staged create, an
+    /// upload to a job that was never started): safe to try elsewhere.
+    NoJobStarted,
+}
+
+/// One provider's try at an operation, as a router reports it.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[non_exhaustive]
+pub struct Attempt {
+    /// The provider tried.
+    pub provider: String,
+    /// `None` when it succeeded; the error kind when it failed.
+    pub error: Option<ErrorKind>,
+    /// What happened, in words (no secrets).
+    pub detail: String,
+}
+
+impl Attempt {
+    /// A successful attempt.
+    pub fn succeeded(provider: impl Into<String>, detail: impl Into<String>) -> Self {
+        Attempt {
+            provider: provider.into(),
+            error: None,
+            detail: detail.into(),
+        }
+    }
+    /// A failed attempt.
+    pub fn failed(provider: impl Into<String>, error: &Error) -> Self {
+        Attempt {
+            provider: provider.into(),
+            error: Some(error.kind()),
+            detail: error.to_string(),
+        }
+    }
+    /// A provider skipped without a request.
+    pub fn skipped(provider: impl Into<String>, reason: impl Into<String>) -> Self {
+        Attempt {
+            provider: provider.into(),
+            error: None,
+            detail: format!("skipped: {}", reason.into()),
+        }
+    }
 }
 
 struct Inner {
@@ -162,6 +205,7 @@ struct Inner {
     delivery: Delivery,
     job_id: Option<String>,
     last_status: Option<JobStatus>,
+    attempts: Vec<Attempt>,
     source: Option<Box<dyn StdError + Send + Sync + 'static>>,
 }
 
@@ -201,6 +245,7 @@ impl Error {
             delivery: Delivery::Answered,
             job_id: None,
             last_status: None,
+            attempts: Vec::new(),
             source: None,
         }))
     }
@@ -248,6 +293,11 @@ impl Error {
     /// Records the job's last known status (a wait that timed out, a failed job).
     pub fn with_last_status(mut self, status: JobStatus) -> Self {
         self.0.last_status = Some(status);
+        self
+    }
+    /// Records the attempts a router made before this error.
+    pub fn with_attempts(mut self, attempts: Vec<Attempt>) -> Self {
+        self.0.attempts = attempts;
         self
     }
     /// Sets the underlying cause. Pass a `reqwest::Error` through [`reqwest::Error::without_url`]
@@ -316,6 +366,11 @@ impl Error {
         self.0.last_status.as_ref()
     }
 
+    /// The attempts a router made before this error (empty for a single provider).
+    pub fn attempts(&self) -> &[Attempt] {
+        &self.0.attempts
+    }
+
     /// True when the same request may succeed if sent again later: throttling, transport
     /// failures and server errors. Whether it is *safe* to resend is a separate question that
     /// the HTTP layer answers from the request (see [`crate::http::Replay`]).
@@ -330,14 +385,19 @@ impl Error {
     /// True when another vendor may succeed where this one failed: the vendor is unreachable,
     /// overloaded, out of credits or rejects our credentials, and no job was accepted. Invalid
     /// input, unsupported requests and failed conversions of a job the vendor accepted are not.
+    ///
+    /// A submit that failed ambiguously (the vendor may have started the job) is never eligible:
+    /// moving on could run the conversion twice.
     pub fn is_failover_eligible(&self) -> bool {
+        if self.0.delivery == Delivery::Ambiguous {
+            return false;
+        }
         match self.0.kind {
             ErrorKind::Transport
             | ErrorKind::RateLimited
             | ErrorKind::QuotaExhausted
             | ErrorKind::Unauthenticated => true,
-            // A deadline while waiting on an accepted job means the job exists: moving on would
-            // run the conversion twice.
+            // A deadline while waiting on an accepted job means the job exists.
             ErrorKind::Timeout => self.0.last_status.is_none() && self.0.job_id.is_none(),
             _ => false,
         }
@@ -364,6 +424,13 @@ impl fmt::Display for Error {
         if let Some(id) = &e.request_id {
             write!(f, " [request id {id}]")?;
         }
+        if e.attempts.len() > 1 {
+            f.write_str("; attempts: ")?;
+            for (i, a) in e.attempts.iter().enumerate() {
+                let sep = if i == 0 { "" } else { "; " };
+                write!(f, "{sep}{}: {}", a.provider, a.detail)?;
+            }
+        }
         Ok(())
     }
 }
@@ -383,6 +450,7 @@ impl fmt::Debug for Error {
             .field("delivery", &e.delivery)
             .field("job_id", &e.job_id)
             .field("last_status", &e.last_status)
+            .field("attempts", &e.attempts)
             .field("body", &e.body)
             .field("source", &e.source.as_ref().map(|s| s.to_string()))
             .finish()

@@ -22,21 +22,27 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod callback;
 pub mod capabilities;
 pub mod config;
 pub mod download;
 pub mod error;
+pub mod failover;
 pub mod http;
 pub mod model;
 pub mod poll;
 pub mod provider;
+#[cfg(feature = "axum")]
+pub mod receiver;
 pub mod redact;
 pub mod secret;
 pub mod upload;
+pub mod wrappers;
 
+pub use callback::CallbackSigner;
 pub use capabilities::{Capabilities, FormatTable, ProviderInfo};
 pub use download::{safe_filename, Overwrite, SaveOptions, Saved};
-pub use error::{Delivery, Error, ErrorKind, Operation, Result};
+pub use error::{Attempt, Delivery, Error, ErrorKind, Operation, Result};
 pub use model::{
     Checksum, CloudLocation, Conversion, Input, InputKind, InputSource, Job, JobHandle, JobMessage,
     JobRequest, JobStatus, JsonMap, Output, ReaderSource, Severity, WebhookEvent, WebhookRequest,
@@ -52,8 +58,3 @@ pub use async_trait::async_trait;
 pub use bytes;
 pub use reqwest;
 pub use url;
-
-/// The README's examples, compiled as doctests so the quick start cannot rot.
-#[cfg(doctest)]
-#[doc = include_str!("../../README.md")]
-pub struct ReadmeDoctests;

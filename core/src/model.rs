@@ -49,6 +49,9 @@ pub struct JobRequest {
     pub idempotency_key: Option<String>,
     /// Vendor parameters the model does not name, passed through as-is.
     pub extra: JsonMap,
+    /// Signs the callback URL per job, so the receiver can tell genuine callbacks from forged
+    /// ones (see [`CallbackSigner`](crate::CallbackSigner)).
+    pub callback_signer: Option<crate::CallbackSigner>,
 }
 
 impl JobRequest {
@@ -89,6 +92,24 @@ impl JobRequest {
     pub fn extra(mut self, key: impl Into<String>, value: impl Into<Value>) -> Self {
         self.extra.insert(key.into(), value.into());
         self
+    }
+    /// Signs the callback URL with `signer` once the job id is known.
+    pub fn sign_callback(mut self, signer: crate::CallbackSigner) -> Self {
+        self.callback_signer = Some(signer);
+        self
+    }
+    /// The callback URL for job `job_id`: signed when a signer is set. Providers call this once
+    /// the id is known (before it is, use [`needs_job_id_for_callback`](Self::needs_job_id_for_callback)).
+    pub fn callback_for(&self, job_id: &str) -> Option<Url> {
+        let url = self.callback.as_ref()?;
+        Some(match &self.callback_signer {
+            Some(signer) => signer.sign(url, job_id),
+            None => url.clone(),
+        })
+    }
+    /// True when the callback URL depends on the job id (a signer is set).
+    pub fn needs_job_id_for_callback(&self) -> bool {
+        self.callback.is_some() && self.callback_signer.is_some()
     }
     /// True when every input can be sent again (no one-shot reader): only then may a router
     /// resubmit the request elsewhere.
@@ -674,6 +695,10 @@ pub struct Output {
     pub content_type: Option<String>,
     /// Its checksum, when the vendor gives one.
     pub checksum: Option<Checksum>,
+    /// The provider that serves it, when a router must know (set by
+    /// [`Failover`](crate::failover::Failover)).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider: Option<String>,
 }
 
 impl Output {
@@ -686,6 +711,7 @@ impl Output {
             size: None,
             content_type: None,
             checksum: None,
+            provider: None,
         }
     }
     /// An output with no URL (served by the provider's own `download`).
@@ -727,6 +753,7 @@ impl fmt::Debug for Output {
             .field("size", &self.size)
             .field("content_type", &self.content_type)
             .field("checksum", &self.checksum)
+            .field("provider", &self.provider)
             .finish()
     }
 }

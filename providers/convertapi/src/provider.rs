@@ -9,6 +9,7 @@ use base64::Engine as _;
 use bytes::Bytes;
 use http::{HeaderMap, StatusCode};
 use multiconvert_core::config::endpoint;
+use multiconvert_core::failover::FormatCatalog;
 use multiconvert_core::http::{HttpClient, Phase, Replay, RequestSpec};
 use multiconvert_core::{
     ByteStream, Capabilities, ConversionProvider, Delivery, Error, ErrorKind, Input, InputSource,
@@ -47,6 +48,7 @@ pub struct ConvertApi {
     poll_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     results: Mutex<HashMap<String, Job>>,
     seen: Mutex<HashSet<String>>,
+    formats: Mutex<HashMap<(String, String), bool>>,
 }
 
 impl fmt::Debug for ConvertApi {
@@ -82,6 +84,7 @@ impl ConvertApi {
             poll_locks: Mutex::new(HashMap::new()),
             results: Mutex::new(HashMap::new()),
             seen: Mutex::new(HashSet::new()),
+            formats: Mutex::new(HashMap::new()),
         })
     }
 
@@ -390,6 +393,35 @@ struct Prepared {
 fn ambiguous(e: &Error) -> bool {
     e.delivery() == Delivery::Ambiguous
         || (e.kind() == ErrorKind::Transport && e.http_status().is_some_and(|s| s >= 500))
+}
+
+/// Format lookups with `GET /info/canconvert/{from}/to/{to}` (200 = supported, 404 = not),
+/// cached per pair.
+#[async_trait]
+impl FormatCatalog for ConvertApi {
+    async fn supports(&self, source: &str, target: &str) -> Result<Option<bool>> {
+        let key = (source.to_ascii_lowercase(), target.to_ascii_lowercase());
+        if let Some(known) = lock(&self.formats).get(&key) {
+            return Ok(Some(*known));
+        }
+        let op = Operation::Other("canconvert");
+        let segments = ["info", "canconvert", &key.0, "to", &key.1].map(str::to_owned);
+        let url = self.url(&segments);
+        let response = self
+            .http
+            .send(RequestSpec::new(op), |client| {
+                Ok(self.authorize(client.get(url.clone())))
+            })
+            .await?;
+        let (status, headers, body) = self.http.read_body(op, response, MAX_JSON).await?;
+        let known = match status.as_u16() {
+            200..=299 => true,
+            404 => false,
+            _ => return Err(parse_error(op, status, &headers, &body)),
+        };
+        lock(&self.formats).insert(key, known);
+        Ok(Some(known))
+    }
 }
 
 #[async_trait]

@@ -170,7 +170,7 @@ pub fn form_fields(
     fields.push(("StoreFile".into(), "true".into()));
     fields.push(("Timeout".into(), timeout_secs.clamp(10, 1200).to_string()));
     fields.push(("JobId".into(), job_id.to_owned()));
-    if let Some(cb) = &request.callback {
+    if let Some(cb) = request.callback_for(job_id) {
         if !matches!(cb.scheme(), "http" | "https") {
             return Err(invalid("the callback must be an http(s) URL"));
         }

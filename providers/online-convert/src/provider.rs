@@ -6,6 +6,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, StatusCode};
 use multiconvert_core::config::endpoint;
+use multiconvert_core::failover::FormatCatalog;
 use multiconvert_core::http::{HttpClient, Phase, Replay, RequestSpec};
 use multiconvert_core::{
     ByteStream, Capabilities, Conversion, ConversionProvider, Delivery, Error, ErrorKind, Input,
@@ -59,6 +60,7 @@ pub struct OnlineConvert {
     config: Config,
     http: HttpClient,
     info: ProviderInfo,
+    targets: tokio::sync::OnceCell<std::collections::BTreeSet<String>>,
 }
 
 impl fmt::Debug for OnlineConvert {
@@ -92,7 +94,12 @@ impl OnlineConvert {
             .with_staged_jobs(true)
             .with_idempotent_submit(config.submit_mode == SubmitMode::TwoPhase);
         let info = ProviderInfo::new(NAME, capabilities, config.poll_policy);
-        Ok(OnlineConvert { config, http, info })
+        Ok(OnlineConvert {
+            config,
+            http,
+            info,
+            targets: tokio::sync::OnceCell::new(),
+        })
     }
 
     /// A provider configured from the environment (see [`Config::from_env`]).
@@ -712,6 +719,32 @@ fn ambiguous(e: &Error) -> bool {
         || (e.kind() == ErrorKind::Transport && e.http_status().is_some_and(|s| s >= 500))
 }
 
+/// The most catalog pages read for format lookups (the catalog is paged).
+const MAX_CATALOG_PAGES: u32 = 50;
+
+/// Format lookups from the conversions catalog (`GET /conversions`, read once, all pages). The
+/// catalog lists targets, not sources: a target it lists is supported from any source.
+#[async_trait]
+impl FormatCatalog for OnlineConvert {
+    async fn supports(&self, _source: &str, target: &str) -> Result<Option<bool>> {
+        let targets = self
+            .targets
+            .get_or_try_init(|| async {
+                let mut targets = std::collections::BTreeSet::new();
+                for page in 1..=MAX_CATALOG_PAGES {
+                    let entries = self.conversions(None, None, Some(page)).await?;
+                    if entries.is_empty() {
+                        break;
+                    }
+                    targets.extend(entries.into_iter().map(|e| e.target.to_ascii_lowercase()));
+                }
+                Ok::<_, Error>(targets)
+            })
+            .await?;
+        Ok(Some(targets.contains(&target.to_ascii_lowercase())))
+    }
+}
+
 #[async_trait]
 impl ConversionProvider for OnlineConvert {
     fn info(&self) -> &ProviderInfo {
@@ -721,18 +754,34 @@ impl ConversionProvider for OnlineConvert {
     async fn submit(&self, request: &JobRequest) -> Result<JobHandle> {
         crate::request::check_complete(request)?;
         let uploads: Vec<&Input> = request.inputs.iter().filter(|i| needs_upload(i)).collect();
-        if self.config.submit_mode == SubmitMode::OneShot && uploads.is_empty() {
+        // A signed callback needs the job id, known only after the create: start separately.
+        let one_shot = self.config.submit_mode == SubmitMode::OneShot
+            && uploads.is_empty()
+            && !request.needs_job_id_for_callback();
+        if one_shot {
             let (_, job) = self.create_job(request, true).await?;
             return Ok(job.handle);
         }
-        let (wire, job) = self.create_job(request, false).await?;
+        // Until the start, nothing converts: a failure here leaves at most a staged orphan.
+        let staged = |e: Error| {
+            if e.delivery() == Delivery::Ambiguous {
+                e.with_delivery(Delivery::NoJobStarted)
+            } else {
+                e
+            }
+        };
+        let (wire, job) = self.create_job(request, false).await.map_err(staged)?;
         let handle = job.handle;
         for (inputs_before, input) in (wire.input.len()..).zip(uploads) {
             self.upload_reconciled(&handle, input, inputs_before)
                 .await
-                .map_err(|e| with_op(e, Operation::Upload).with_job_id(handle.id.clone()))?;
+                .map_err(|e| staged(with_op(e, Operation::Upload)))?;
         }
-        self.start(&handle, None)
+        let callback = request
+            .needs_job_id_for_callback()
+            .then(|| request.callback_for(&handle.id))
+            .flatten();
+        self.start(&handle, callback.as_ref())
             .await
             .map_err(|e| e.with_job_id(handle.id.clone()))?;
         Ok(handle)

@@ -122,7 +122,10 @@ pub fn job_body(request: &JobRequest, process: bool) -> Result<Value> {
         if !matches!(callback.scheme(), "http" | "https") {
             return Err(invalid("the callback must be an http(s) URL"));
         }
-        body.insert("callback".into(), callback.as_str().into());
+        // A signed callback names the job, so it is set when the job is started.
+        if !request.needs_job_id_for_callback() {
+            body.insert("callback".into(), callback.as_str().into());
+        }
         body.insert("notify_status".into(), request.notify_status.into());
     }
     if let Some(v) = request.fail_on_input_error {

@@ -1,0 +1,387 @@
+//! A router that is itself a provider: submit to the first member that can take the job, move on
+//! when a vendor is down, throttled, out of credits or rejects our credentials, and send
+//! everything about a job back to the member that owns it.
+
+use std::fmt;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use tokio::time::Instant;
+
+use crate::capabilities::{Capabilities, ProviderInfo};
+use crate::error::{Attempt, Error, ErrorKind, Operation, Result};
+use crate::model::{Job, JobHandle, JobRequest, Output, WebhookEvent, WebhookRequest};
+use crate::poll::PollPolicy;
+use crate::provider::{ByteStream, ConversionProvider};
+
+/// The handle meta key under which a router records its attempts (JSON).
+pub const ATTEMPTS_META: &str = "failover.attempts";
+
+/// Knows which conversions a vendor offers, possibly by asking it (and caching the answer).
+#[async_trait]
+pub trait FormatCatalog: Send + Sync + fmt::Debug {
+    /// `Some(true)` / `Some(false)` when known, `None` when the catalog cannot tell.
+    async fn supports(&self, source: &str, target: &str) -> Result<Option<bool>>;
+}
+
+struct Member {
+    provider: Arc<dyn ConversionProvider>,
+    catalog: Option<Arc<dyn FormatCatalog>>,
+    cooling_until: Mutex<Option<Instant>>,
+}
+
+impl Member {
+    fn name(&self) -> String {
+        self.provider.info().name.to_string()
+    }
+    fn cooling(&self, now: Instant) -> bool {
+        self.cooling_until
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_some_and(|until| until > now)
+    }
+    fn cool_down(&self, until: Instant) {
+        let mut slot = self.cooling_until.lock().unwrap_or_else(|p| p.into_inner());
+        *slot = Some(slot.map_or(until, |current| current.max(until)));
+    }
+}
+
+/// Builds a [`Failover`].
+pub struct FailoverBuilder {
+    members: Vec<Member>,
+    base_cooldown: Duration,
+    max_attempts: Option<usize>,
+}
+
+impl fmt::Debug for FailoverBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FailoverBuilder")
+            .field("members", &self.members.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl FailoverBuilder {
+    /// Adds a member; members are tried in the order they are added.
+    pub fn member(mut self, provider: Arc<dyn ConversionProvider>) -> Self {
+        self.members.push(Member {
+            provider,
+            catalog: None,
+            cooling_until: Mutex::new(None),
+        });
+        self
+    }
+    /// Adds a member whose format support is looked up in `catalog`.
+    pub fn member_with_catalog(
+        mut self,
+        provider: Arc<dyn ConversionProvider>,
+        catalog: Arc<dyn FormatCatalog>,
+    ) -> Self {
+        self.members.push(Member {
+            provider,
+            catalog: Some(catalog),
+            cooling_until: Mutex::new(None),
+        });
+        self
+    }
+    /// The shortest cooldown after a failover-eligible error (default 30 s); a longer
+    /// `Retry-After` wins.
+    pub fn base_cooldown(mut self, cooldown: Duration) -> Self {
+        self.base_cooldown = cooldown;
+        self
+    }
+    /// How many members one submit may call at most (default: all).
+    pub fn max_attempts(mut self, attempts: usize) -> Self {
+        self.max_attempts = Some(attempts.max(1));
+        self
+    }
+    /// Builds the router; it needs at least one member, with distinct names.
+    pub fn build(self) -> Result<Failover> {
+        let first = self
+            .members
+            .first()
+            .ok_or_else(|| Error::config("failover", "a failover needs at least one member"))?;
+        let mut names: Vec<String> = self.members.iter().map(Member::name).collect();
+        names.sort();
+        names.dedup();
+        if names.len() != self.members.len() {
+            return Err(Error::config("failover", "two members have the same name"));
+        }
+        let capabilities = self.members.iter().fold(Capabilities::new(), |acc, m| {
+            acc.union(m.provider.info().capabilities)
+        });
+        let poll_policy: PollPolicy = first.provider.info().poll_policy;
+        Ok(Failover {
+            info: ProviderInfo::new("failover", capabilities, poll_policy),
+            max_attempts: self.max_attempts.unwrap_or(self.members.len()),
+            members: self.members,
+            base_cooldown: self.base_cooldown,
+        })
+    }
+}
+
+/// Failover across vendors, as a [`ConversionProvider`].
+///
+/// `submit` tries members in order. It skips a member that is cooling down or whose capabilities
+/// (input kinds, several inputs or conversions, output targets, callbacks, formats) cannot serve
+/// the request. A failover-eligible error ([`Error::is_failover_eligible`]: transport, throttling,
+/// exhausted quota, rejected credentials, never an ambiguous submit) cools the member down for
+/// `max(Retry-After, base)` and moves on; any other error (invalid input above all) ends the
+/// submit at once. When every member fails, one error lists each attempt.
+///
+/// The handle names the member that owns the job, so `poll`, `delete` and `download` go to it;
+/// the attempts are recorded in the handle ([`Failover::attempts`]) and traced.
+///
+/// ```no_run
+/// # use std::sync::Arc;
+/// # use multiconvert_core::{ConversionProvider, failover::Failover};
+/// # fn members(a: Arc<dyn ConversionProvider>, b: Arc<dyn ConversionProvider>) -> multiconvert_core::Result<()> {
+/// let router = Failover::builder().member(a).member(b).build()?;
+/// # let _ = router; Ok(()) }
+/// ```
+pub struct Failover {
+    info: ProviderInfo,
+    members: Vec<Member>,
+    base_cooldown: Duration,
+    max_attempts: usize,
+}
+
+impl fmt::Debug for Failover {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Failover")
+            .field(
+                "members",
+                &self.members.iter().map(Member::name).collect::<Vec<_>>(),
+            )
+            .field("base_cooldown", &self.base_cooldown)
+            .field("max_attempts", &self.max_attempts)
+            .finish()
+    }
+}
+
+impl Failover {
+    /// A builder.
+    pub fn builder() -> FailoverBuilder {
+        FailoverBuilder {
+            members: Vec::new(),
+            base_cooldown: Duration::from_secs(30),
+            max_attempts: None,
+        }
+    }
+
+    /// The members' names, in order.
+    pub fn members(&self) -> Vec<String> {
+        self.members.iter().map(Member::name).collect()
+    }
+
+    /// The member called `name`.
+    pub fn member(&self, name: &str) -> Option<&Arc<dyn ConversionProvider>> {
+        self.members
+            .iter()
+            .find(|m| m.provider.info().name == name)
+            .map(|m| &m.provider)
+    }
+
+    /// Whether member `name` is cooling down now.
+    pub fn is_cooling(&self, name: &str) -> bool {
+        let now = Instant::now();
+        self.members
+            .iter()
+            .any(|m| m.provider.info().name == name && m.cooling(now))
+    }
+
+    /// The attempts recorded in a handle this router issued.
+    pub fn attempts(handle: &JobHandle) -> Vec<Attempt> {
+        handle
+            .meta
+            .get(ATTEMPTS_META)
+            .and_then(|json| serde_json::from_str(json).ok())
+            .unwrap_or_default()
+    }
+
+    fn owner(&self, name: &str, operation: Operation) -> Result<&Arc<dyn ConversionProvider>> {
+        // A handle made without the router's help names the router: with one member, that is
+        // the owner; with several, it cannot be told.
+        if name == self.info.name && self.members.len() == 1 {
+            return Ok(&self.members[0].provider);
+        }
+        self.member(name).ok_or_else(|| {
+            Error::new(
+                ErrorKind::NotFound,
+                "failover",
+                operation,
+                format!("no member is called {name:?}"),
+            )
+        })
+    }
+
+    async fn refusal(&self, member: &Member, request: &JobRequest) -> Option<String> {
+        if let Some(reason) = member.provider.info().capabilities.refusal(request) {
+            return Some(reason);
+        }
+        let catalog = member.catalog.as_ref()?;
+        for conversion in &request.conversions {
+            for input in &request.inputs {
+                let Some(source) = conversion
+                    .source_format
+                    .clone()
+                    .or_else(|| input.extension())
+                else {
+                    continue;
+                };
+                match catalog.supports(&source, &conversion.target).await {
+                    Ok(Some(false)) => {
+                        return Some(format!(
+                            "its catalog has no {source} to {} conversion",
+                            conversion.target
+                        ))
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        tracing::debug!(member = %member.name(), error = %e, "catalog lookup failed; trying the member anyway")
+                    }
+                }
+            }
+        }
+        None
+    }
+
+    /// Tags outputs with their owner, so `download` finds it.
+    fn tag(job: &mut Job) {
+        for output in &mut job.outputs {
+            if output.provider.is_none() {
+                output.provider = Some(job.handle.provider.clone());
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl ConversionProvider for Failover {
+    fn info(&self) -> &ProviderInfo {
+        &self.info
+    }
+
+    async fn submit(&self, request: &JobRequest) -> Result<JobHandle> {
+        let mut attempts = Vec::new();
+        let mut called = 0;
+        let mut last_error: Option<Error> = None;
+        for member in &self.members {
+            let name = member.name();
+            if called >= self.max_attempts {
+                attempts.push(Attempt::skipped(&name, "the attempt cap was reached"));
+                continue;
+            }
+            if member.cooling(Instant::now()) {
+                tracing::info!(member = %name, "failover: skipped, cooling down");
+                attempts.push(Attempt::skipped(&name, "cooling down"));
+                continue;
+            }
+            if let Some(reason) = self.refusal(member, request).await {
+                tracing::info!(member = %name, %reason, "failover: skipped, cannot serve the request");
+                attempts.push(Attempt::skipped(&name, reason));
+                continue;
+            }
+            if called > 0 && !request.is_replayable() {
+                attempts.push(Attempt::skipped(
+                    &name,
+                    "the request's reader was consumed by an earlier attempt",
+                ));
+                continue;
+            }
+            called += 1;
+            match member.provider.submit(request).await {
+                Ok(mut handle) => {
+                    tracing::info!(member = %name, job = %handle.id, "failover: submitted");
+                    attempts.push(Attempt::succeeded(&name, format!("job {}", handle.id)));
+                    handle.provider = name;
+                    handle.meta.insert(
+                        ATTEMPTS_META.into(),
+                        serde_json::to_string(&attempts).expect("attempts serialise"),
+                    );
+                    return Ok(handle);
+                }
+                Err(e) if e.is_failover_eligible() => {
+                    let cooldown = e
+                        .retry_after()
+                        .map_or(self.base_cooldown, |after| after.max(self.base_cooldown));
+                    member.cool_down(Instant::now() + cooldown);
+                    tracing::warn!(member = %name, error = %e, cooldown_s = cooldown.as_secs_f64(), "failover: moving on");
+                    attempts.push(Attempt::failed(&name, &e));
+                    last_error = Some(e);
+                }
+                Err(e) => {
+                    tracing::info!(member = %name, error = %e, "failover: not eligible for failover");
+                    attempts.push(Attempt::failed(&name, &e));
+                    return Err(e.with_attempts(attempts));
+                }
+            }
+        }
+        // The last member's error keeps its status, code and Retry-After; the attempts list
+        // every member's fate.
+        Err(match last_error {
+            Some(e) => e.with_attempts(attempts),
+            None => {
+                let summary = attempts
+                    .iter()
+                    .map(|a| format!("{}: {}", a.provider, a.detail))
+                    .collect::<Vec<_>>()
+                    .join("; ");
+                Error::new(
+                    ErrorKind::Unsupported,
+                    "failover",
+                    Operation::Submit,
+                    format!("no provider can take this job ({summary})"),
+                )
+                .with_attempts(attempts)
+            }
+        })
+    }
+
+    async fn poll(&self, handle: &JobHandle) -> Result<Job> {
+        let owner = self.owner(&handle.provider, Operation::Poll)?;
+        let mut job = owner.poll(handle).await?;
+        job.handle.provider = owner.info().name.to_string();
+        job.handle.meta.extend(handle.meta.clone());
+        Failover::tag(&mut job);
+        Ok(job)
+    }
+
+    /// Tries each member's parser: the first that accepts the callback names the owner. A
+    /// receiver that knows the vendor (by its URL) should call that member directly.
+    fn webhook(&self, request: &WebhookRequest) -> Result<WebhookEvent> {
+        let mut last = None;
+        for member in &self.members {
+            match member.provider.webhook(request) {
+                Ok(event) => return Ok(event),
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| {
+            Error::new(
+                ErrorKind::WebhookRejected,
+                "failover",
+                Operation::Webhook,
+                "no member accepts this callback",
+            )
+        }))
+    }
+
+    async fn delete(&self, handle: &JobHandle) -> Result<()> {
+        self.owner(&handle.provider, Operation::Delete)?
+            .delete(handle)
+            .await
+    }
+
+    async fn download(&self, output: &Output) -> Result<ByteStream> {
+        match output.provider.as_deref() {
+            Some(name) => {
+                self.owner(name, Operation::Download)?
+                    .download(output)
+                    .await
+            }
+            None => crate::http::default_download("failover", output).await,
+        }
+    }
+}

@@ -1,0 +1,264 @@
+//! An axum `Router` that receives vendor callbacks, verifies what can be verified, confirms by
+//! polling, drops duplicates and yields confirmed jobs as a stream (crate feature `axum`).
+
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::routing::any;
+use axum::Router;
+use tokio::sync::mpsc;
+
+use crate::callback::CallbackSigner;
+use crate::error::ErrorKind;
+use crate::model::{Job, WebhookRequest};
+use crate::provider::{ConversionProvider, ProviderExt};
+
+const MAX_REMEMBERED: usize = 100_000;
+
+struct Shared {
+    providers: HashMap<String, Arc<dyn ConversionProvider>>,
+    signer: Option<CallbackSigner>,
+    deliveries: Mutex<HashSet<String>>,
+    updates: mpsc::Sender<Job>,
+}
+
+/// Receives callbacks at `/{provider}` and `/{provider}/{token}`.
+///
+/// For each callback: the provider named in the path parses it (a vendor signature is checked
+/// there); with a [`CallbackSigner`], the per-job token in the path must match the job, unless the
+/// vendor's own signature was verified (a wrong token is refused either way); a delivery seen
+/// before is acknowledged and dropped; the job is then **confirmed by polling the vendor** and
+/// the confirmed job is sent to the stream once per status. A forged, badly tokened or unknown-job
+/// callback gets a 4xx and changes nothing; a callback that cannot be confirmed now gets a 503 so
+/// the vendor delivers it again.
+///
+/// ```no_run
+/// # use std::sync::Arc;
+/// # use multiconvert_core::{CallbackSigner, ConversionProvider, receiver::WebhookReceiver};
+/// # async fn run(oc: Arc<dyn ConversionProvider>) -> Result<(), Box<dyn std::error::Error>> {
+/// let (receiver, mut updates) = WebhookReceiver::builder()
+///     .provider(oc)
+///     .signer(CallbackSigner::new("local-secret")?)
+///     .build();
+/// let app = axum::Router::new().nest("/hooks", receiver.router());
+/// let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
+/// tokio::spawn(async move { axum::serve(listener, app).await });
+/// while let Some(job) = updates.recv().await {
+///     println!("{} is {}", job.handle.id, job.status);
+/// }
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct WebhookReceiver {
+    shared: Arc<Shared>,
+}
+
+impl fmt::Debug for WebhookReceiver {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WebhookReceiver")
+            .field(
+                "providers",
+                &self.shared.providers.keys().collect::<Vec<_>>(),
+            )
+            .field("signed", &self.shared.signer.is_some())
+            .finish()
+    }
+}
+
+/// Builds a [`WebhookReceiver`].
+#[derive(Default)]
+pub struct WebhookReceiverBuilder {
+    providers: Vec<Arc<dyn ConversionProvider>>,
+    signer: Option<CallbackSigner>,
+    capacity: Option<usize>,
+}
+
+impl fmt::Debug for WebhookReceiverBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WebhookReceiverBuilder")
+            .field("providers", &self.providers.len())
+            .field("signer", &self.signer)
+            .finish()
+    }
+}
+
+impl WebhookReceiverBuilder {
+    /// Accepts callbacks for `provider` at `/{its name}`.
+    pub fn provider(mut self, provider: Arc<dyn ConversionProvider>) -> Self {
+        self.providers.push(provider);
+        self
+    }
+    /// Requires multiconvert's per-job token on callbacks the vendor did not sign.
+    pub fn signer(mut self, signer: CallbackSigner) -> Self {
+        self.signer = Some(signer);
+        self
+    }
+    /// How many confirmed updates may wait unread (default 1024); when full, callbacks get a 503
+    /// and the vendor delivers them again.
+    pub fn capacity(mut self, capacity: usize) -> Self {
+        self.capacity = Some(capacity.max(1));
+        self
+    }
+    /// The receiver and the stream of confirmed jobs.
+    pub fn build(self) -> (WebhookReceiver, WebhookUpdates) {
+        let (tx, rx) = mpsc::channel(self.capacity.unwrap_or(1024));
+        let providers = self
+            .providers
+            .into_iter()
+            .map(|p| (p.info().name.to_string(), p))
+            .collect();
+        let shared = Arc::new(Shared {
+            providers,
+            signer: self.signer,
+            deliveries: Mutex::new(HashSet::new()),
+            updates: tx,
+        });
+        (WebhookReceiver { shared }, WebhookUpdates { rx })
+    }
+}
+
+/// Confirmed job updates, in arrival order. A `Stream`, and [`recv`](Self::recv) for a loop.
+#[derive(Debug)]
+pub struct WebhookUpdates {
+    rx: mpsc::Receiver<Job>,
+}
+
+impl WebhookUpdates {
+    /// The next confirmed job; `None` once every receiver is gone.
+    pub async fn recv(&mut self) -> Option<Job> {
+        self.rx.recv().await
+    }
+}
+
+impl futures_util::Stream for WebhookUpdates {
+    type Item = Job;
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Job>> {
+        self.rx.poll_recv(cx)
+    }
+}
+
+impl WebhookReceiver {
+    /// A builder.
+    pub fn builder() -> WebhookReceiverBuilder {
+        WebhookReceiverBuilder::default()
+    }
+
+    /// The routes: `/{provider}` and `/{provider}/{token}`, any method. Nest it where the
+    /// callback URLs point.
+    pub fn router(&self) -> Router {
+        Router::new()
+            .route("/{provider}", any(receive_untokened))
+            .route("/{provider}/{token}", any(receive_tokened))
+            .with_state(self.shared.clone())
+    }
+}
+
+async fn receive_untokened(
+    State(shared): State<Arc<Shared>>,
+    Path(provider): Path<String>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> (StatusCode, &'static str) {
+    receive(shared, provider, None, method, uri, headers, body).await
+}
+
+async fn receive_tokened(
+    State(shared): State<Arc<Shared>>,
+    Path((provider, token)): Path<(String, String)>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> (StatusCode, &'static str) {
+    receive(shared, provider, Some(token), method, uri, headers, body).await
+}
+
+fn remember(shared: &Shared, key: String) -> bool {
+    let mut seen = shared.deliveries.lock().unwrap_or_else(|p| p.into_inner());
+    if seen.len() >= MAX_REMEMBERED {
+        seen.clear();
+    }
+    seen.insert(key)
+}
+
+fn forget(shared: &Shared, key: &str) {
+    shared
+        .deliveries
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .remove(key);
+}
+
+async fn receive(
+    shared: Arc<Shared>,
+    provider_name: String,
+    token: Option<String>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> (StatusCode, &'static str) {
+    let Some(provider) = shared.providers.get(&provider_name).cloned() else {
+        return (StatusCode::NOT_FOUND, "unknown provider");
+    };
+    let target = uri
+        .path_and_query()
+        .map_or_else(|| uri.path().to_owned(), |pq| pq.as_str().to_owned());
+    let request = WebhookRequest::new(method, target, headers, body);
+    let event = match provider.webhook(&request) {
+        Ok(event) => event,
+        Err(e) => {
+            tracing::warn!(provider = %provider_name, error = %e, "callback rejected");
+            return (StatusCode::UNAUTHORIZED, "rejected");
+        }
+    };
+    if let Some(signer) = &shared.signer {
+        let token_ok = token
+            .as_deref()
+            .is_some_and(|t| signer.verify(t, &event.job_id));
+        // A wrong token is refused outright; no token is acceptable only with a vendor signature.
+        if !token_ok && (token.is_some() || !event.verified) {
+            tracing::warn!(provider = %provider_name, job = %event.job_id, "callback token missing or wrong");
+            return (StatusCode::UNAUTHORIZED, "bad token");
+        }
+    }
+    let delivery = format!("delivery:{}:{}", event.provider, event.dedupe_key);
+    if !remember(&shared, delivery.clone()) {
+        return (StatusCode::OK, "duplicate");
+    }
+    match provider.confirm(&event).await {
+        Ok(job) => {
+            let state = format!("state:{}:{}:{}", event.provider, job.handle.id, job.status);
+            if !remember(&shared, state.clone()) {
+                return (StatusCode::OK, "duplicate");
+            }
+            match shared.updates.try_send(job) {
+                Ok(()) => (StatusCode::OK, "ok"),
+                Err(mpsc::error::TrySendError::Full(_)) => {
+                    forget(&shared, &delivery);
+                    forget(&shared, &state);
+                    (StatusCode::SERVICE_UNAVAILABLE, "busy")
+                }
+                // Nobody listens any more: acknowledge so the vendor stops retrying.
+                Err(mpsc::error::TrySendError::Closed(_)) => (StatusCode::OK, "ok"),
+            }
+        }
+        Err(e) if e.kind() == ErrorKind::NotFound => {
+            forget(&shared, &delivery);
+            (StatusCode::NOT_FOUND, "unknown job")
+        }
+        Err(e) => {
+            forget(&shared, &delivery);
+            tracing::warn!(provider = %provider_name, error = %e, "could not confirm a callback");
+            (StatusCode::SERVICE_UNAVAILABLE, "try again")
+        }
+    }
+}
