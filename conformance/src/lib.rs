@@ -118,6 +118,7 @@ pub fn insta_settings() -> insta::Settings {
     settings.add_redaction(".**.created_at", "[timestamp]");
     settings.add_redaction(".handle.id", "[job id]");
     settings.add_redaction(".**.handle.id", "[job id]");
+    settings.add_redaction(".**.outputs[].id", "[output id]");
     settings
 }
 

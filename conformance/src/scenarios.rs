@@ -66,6 +66,11 @@ fn any_input(c: &Capabilities) -> bool {
     c.remote_input() || c.upload()
 }
 
+/// A vendor over the network that takes some input: it can reject, throttle and run dry.
+fn remote_service(c: &Capabilities) -> bool {
+    c.remote_service() && any_input(c)
+}
+
 /// Every scenario, in the order the suite runs them.
 pub const SCENARIOS: &[Scenario] = &[
     Scenario {
@@ -90,22 +95,22 @@ pub const SCENARIOS: &[Scenario] = &[
     },
     Scenario {
         name: "auth_rejected",
-        applies: any_input,
+        applies: remote_service,
         run: |cx| Box::pin(auth_rejected(cx)),
     },
     Scenario {
         name: "rate_limited_then_ok",
-        applies: any_input,
+        applies: remote_service,
         run: |cx| Box::pin(rate_limited_then_ok(cx)),
     },
     Scenario {
         name: "quota_exhausted",
-        applies: any_input,
+        applies: remote_service,
         run: |cx| Box::pin(quota_exhausted(cx)),
     },
     Scenario {
         name: "transient_error_then_ok",
-        applies: |_| true,
+        applies: |c| c.remote_service(),
         run: |cx| Box::pin(transient_error_then_ok(cx)),
     },
     Scenario {
@@ -125,7 +130,7 @@ pub const SCENARIOS: &[Scenario] = &[
     },
     Scenario {
         name: "malformed_reply",
-        applies: |_| true,
+        applies: |c| c.remote_service(),
         run: |cx| Box::pin(malformed_reply(cx)),
     },
 ];
@@ -152,13 +157,25 @@ fn remote_request() -> JobRequest {
     standard_request(Input::remote(REMOTE_URL.parse().expect("valid URL")))
 }
 
-/// The request for scenarios that only need *some* job: remote when the provider can.
-fn some_request(cx: &Context) -> JobRequest {
-    if cx.provider.info().capabilities.remote_input() {
+/// The request for scenarios that only need *some* job: the cassette's `params.input_file`
+/// (relative to the fixtures) when it names one, else remote when the provider can, else the
+/// sample PNG.
+fn some_request(cx: &Context) -> Result<JobRequest, String> {
+    if let Some(file) = cx.cassette.params.get("input_file") {
+        let path = cx.fixtures.join(file);
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let bytes =
+            std::fs::read(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        return Ok(standard_request(Input::bytes(bytes, name)));
+    }
+    Ok(if cx.provider.info().capabilities.remote_input() {
         remote_request()
     } else {
         standard_request(Input::bytes(SAMPLE_PNG, "sample.png"))
-    }
+    })
 }
 
 /// The handle of the cassette's existing job (`params.job_id`).
@@ -269,7 +286,7 @@ async fn upload_input_completes(cx: &Context) -> Result<Value, String> {
 }
 
 async fn job_fails(cx: &Context) -> Result<Value, String> {
-    let handle = ok(cx.provider.submit(&some_request(cx)).await, "submit")?;
+    let handle = ok(cx.provider.submit(&some_request(cx)?).await, "submit")?;
     let job = ok(cx.provider.wait(&handle, &cx.policy).await, "wait")?;
     ensure(job.status == JobStatus::Failed, || {
         format!("expected a failed job, got {}", job.status)
@@ -289,7 +306,7 @@ async fn not_found(cx: &Context) -> Result<Value, String> {
 
 async fn auth_rejected(cx: &Context) -> Result<Value, String> {
     let error = expect_error(
-        cx.provider.submit(&some_request(cx)).await,
+        cx.provider.submit(&some_request(cx)?).await,
         ErrorKind::Unauthenticated,
     )?;
     ensure(error.is_failover_eligible(), || {
@@ -299,13 +316,13 @@ async fn auth_rejected(cx: &Context) -> Result<Value, String> {
 }
 
 async fn rate_limited_then_ok(cx: &Context) -> Result<Value, String> {
-    let handle = ok(cx.provider.submit(&some_request(cx)).await, "submit")?;
+    let handle = ok(cx.provider.submit(&some_request(cx)?).await, "submit")?;
     Ok(json!({"handle": {"provider": handle.provider, "id": handle.id}}))
 }
 
 async fn quota_exhausted(cx: &Context) -> Result<Value, String> {
     let error = expect_error(
-        cx.provider.submit(&some_request(cx)).await,
+        cx.provider.submit(&some_request(cx)?).await,
         ErrorKind::QuotaExhausted,
     )?;
     ensure(error.is_failover_eligible(), || {
@@ -320,10 +337,21 @@ async fn transient_error_then_ok(cx: &Context) -> Result<Value, String> {
     Ok(json!({"job": job_json(&job)}))
 }
 
+/// Deletes the cassette's job; a provider without HTTP traffic (no `params.job_id`) runs a job
+/// of its own first, deletes it, and must then no longer know it.
 async fn delete_job(cx: &Context) -> Result<Value, String> {
-    let handle = existing_handle(cx)?;
-    ok(cx.provider.delete(&handle).await, "delete")?;
-    Ok(json!({"deleted": handle.id}))
+    if cx.cassette.params.contains_key("job_id") {
+        let handle = existing_handle(cx)?;
+        ok(cx.provider.delete(&handle).await, "delete")?;
+        return Ok(json!({"deleted": true}));
+    }
+    let job = ok(
+        cx.provider.convert(&some_request(cx)?, &cx.policy).await,
+        "convert",
+    )?;
+    ok(cx.provider.delete(&job.handle).await, "delete")?;
+    let gone = expect_error(cx.provider.poll(&job.handle).await, ErrorKind::NotFound)?;
+    Ok(json!({"deleted": true, "then_poll": error_json(&gone)}))
 }
 
 /// The cassette's inbound webhook as a [`WebhookRequest`]. A header value

@@ -35,11 +35,22 @@ pub struct Capabilities {
     delete: bool,
     staged_jobs: bool,
     idempotent_submit: bool,
+    remote_service: bool,
     formats: Option<FormatTable>,
 }
 
 macro_rules! capability {
     ($($field:ident, $with:ident: $doc:literal;)*) => {
+        /// Every ability by name, for listings (`multiconvert providers --json`).
+        impl serde::Serialize for Capabilities {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                use serde::ser::SerializeMap;
+                let mut map = serializer.serialize_map(None)?;
+                $(map.serialize_entry(stringify!($field), &self.$field)?;)*
+                map.end()
+            }
+        }
+
         impl Capabilities {
             $(
                 #[doc = concat!("Whether the provider ", $doc, ".")]
@@ -70,6 +81,7 @@ capability! {
     delete, with_delete: "can delete or cancel a job";
     staged_jobs, with_staged_jobs: "builds jobs step by step before starting them";
     idempotent_submit, with_idempotent_submit: "can retry a submit without risking a second job";
+    remote_service, with_remote_service: "is a service reached over the network, which can reject credentials, throttle, run out of quota, fail transiently or answer malformed replies";
 }
 
 impl Capabilities {
@@ -89,6 +101,7 @@ impl Capabilities {
             delete: false,
             staged_jobs: false,
             idempotent_submit: false,
+            remote_service: false,
             formats: None,
         }
     }
@@ -110,6 +123,7 @@ impl Capabilities {
             delete: self.delete || other.delete,
             staged_jobs: self.staged_jobs || other.staged_jobs,
             idempotent_submit: self.idempotent_submit || other.idempotent_submit,
+            remote_service: self.remote_service || other.remote_service,
             formats: None,
         }
     }

@@ -164,17 +164,21 @@ pub async fn save_stream(
         }
     }
 
-    let temp = tempfile::Builder::new()
-        .prefix(".multiconvert-")
-        .suffix(".part")
-        .tempfile_in(&dir)
-        .map_err(|e| {
-            io_error(
-                provider,
-                format!("could not create a temporary file in {}", dir.display()),
-                e,
-            )
-        })?;
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(".multiconvert-").suffix(".part");
+    // A temporary file is private (0600); the saved output should be an ordinary file.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        builder.permissions(std::fs::Permissions::from_mode(0o644));
+    }
+    let temp = builder.tempfile_in(&dir).map_err(|e| {
+        io_error(
+            provider,
+            format!("could not create a temporary file in {}", dir.display()),
+            e,
+        )
+    })?;
     let file = temp
         .reopen()
         .map_err(|e| io_error(provider, "could not open the temporary file".into(), e))?;

@@ -52,6 +52,8 @@ pub struct JobRequest {
     /// Signs the callback URL per job, so the receiver can tell genuine callbacks from forged
     /// ones (see [`CallbackSigner`](crate::CallbackSigner)).
     pub callback_signer: Option<crate::CallbackSigner>,
+    /// Told about every uploaded chunk, for progress bars.
+    pub upload_progress: Option<crate::upload::Progress>,
 }
 
 impl JobRequest {

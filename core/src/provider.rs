@@ -86,10 +86,21 @@ pub trait ProviderExt: ConversionProvider {
     /// [`Timeout`](ErrorKind::Timeout) error carrying the last status and the job id. Dropping the
     /// future cancels the wait (the job keeps running at the vendor).
     async fn wait(&self, handle: &JobHandle, policy: &PollPolicy) -> Result<Job> {
+        self.wait_with(handle, policy, &|_| {}).await
+    }
+
+    /// [`wait`](Self::wait), telling `observe` about every poll's answer (a progress display).
+    async fn wait_with(
+        &self,
+        handle: &JobHandle,
+        policy: &PollPolicy,
+        observe: &(dyn for<'j> Fn(&'j Job) + Send + Sync),
+    ) -> Result<Job> {
         let deadline = tokio::time::Instant::now() + policy.deadline;
         let mut intervals = policy.intervals();
         loop {
             let job = self.poll(handle).await?;
+            observe(&job);
             if job.status.is_terminal() {
                 return Ok(job);
             }

@@ -2,8 +2,11 @@
 //! that is possible.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use bytes::Bytes;
+use futures_util::stream::BoxStream;
+use futures_util::{StreamExt, TryStreamExt};
 
 use crate::error::{Error, ErrorKind, Operation, Result};
 use crate::http::file_body;
@@ -70,9 +73,22 @@ impl UploadSource {
         !matches!(self, UploadSource::Reader(_))
     }
 
-    /// A fresh body for one attempt, streamed 64 KiB at a time. A reader's second attempt is an
-    /// error (it was consumed by the first).
-    pub fn body(&self, provider: &str, operation: Operation) -> Result<reqwest::Body> {
+    /// A fresh body for one attempt, streamed 64 KiB at a time, reporting each chunk sent to
+    /// `progress`. A reader's second attempt is an error (it was consumed by the first).
+    pub fn body(
+        &self,
+        provider: &str,
+        operation: Operation,
+        progress: Option<&Progress>,
+    ) -> Result<reqwest::Body> {
+        if let Some(progress) = progress {
+            progress.restart();
+            let stream = self.stream(provider, operation)?;
+            let progress = progress.clone();
+            return Ok(reqwest::Body::wrap_stream(
+                stream.inspect_ok(move |chunk| progress.advance(chunk.len() as u64)),
+            ));
+        }
         Ok(match self {
             UploadSource::Path(p, _) => file_body(p.clone()),
             UploadSource::Bytes(b) => reqwest::Body::from(b.clone()),
@@ -91,5 +107,94 @@ impl UploadSource {
                 ))
             }
         })
+    }
+
+    fn stream(
+        &self,
+        provider: &str,
+        operation: Operation,
+    ) -> Result<BoxStream<'static, std::io::Result<Bytes>>> {
+        const CHUNK: usize = 64 * 1024;
+        Ok(match self {
+            UploadSource::Path(p, _) => {
+                let path = p.clone();
+                futures_util::stream::once(async move { tokio::fs::File::open(path).await })
+                    .map_ok(|f| tokio_util::io::ReaderStream::with_capacity(f, CHUNK))
+                    .try_flatten()
+                    .boxed()
+            }
+            UploadSource::Bytes(b) => {
+                let b = b.clone();
+                let chunks: Vec<std::io::Result<Bytes>> = (0..b.len())
+                    .step_by(CHUNK)
+                    .map(|start| Ok(b.slice(start..(start + CHUNK).min(b.len()))))
+                    .collect();
+                futures_util::stream::iter(chunks).boxed()
+            }
+            UploadSource::Reader(r) => {
+                let reader = r.take().ok_or_else(|| {
+                    Error::new(
+                        ErrorKind::InvalidInput,
+                        provider.to_owned(),
+                        operation,
+                        "the reader input was already consumed",
+                    )
+                })?;
+                tokio_util::io::ReaderStream::with_capacity(reader, CHUNK).boxed()
+            }
+        })
+    }
+}
+
+type ProgressFn = dyn Fn(ProgressEvent) + Send + Sync;
+
+/// What a progress observer is told.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ProgressEvent {
+    /// An attempt starts from zero (a retry resends everything).
+    Restart,
+    /// This many more bytes went out.
+    Advance(u64),
+}
+
+/// Observes upload progress: set it on a [`JobRequest`](crate::JobRequest) and providers report
+/// every chunk they send (a progress bar, a metric).
+///
+/// ```
+/// use std::sync::atomic::{AtomicU64, Ordering};
+/// use std::sync::Arc;
+/// use multiconvert_core::upload::{Progress, ProgressEvent};
+/// let sent = Arc::new(AtomicU64::new(0));
+/// let counter = sent.clone();
+/// let progress = Progress::new(move |event| match event {
+///     ProgressEvent::Restart => counter.store(0, Ordering::Relaxed),
+///     ProgressEvent::Advance(n) => { counter.fetch_add(n, Ordering::Relaxed); }
+///     _ => {}
+/// });
+/// progress.advance(10);
+/// assert_eq!(sent.load(Ordering::Relaxed), 10);
+/// ```
+#[derive(Clone)]
+pub struct Progress(Arc<ProgressFn>);
+
+impl Progress {
+    /// An observer calling `f`.
+    pub fn new(f: impl Fn(ProgressEvent) + Send + Sync + 'static) -> Self {
+        Progress(Arc::new(f))
+    }
+    /// Reports `n` more bytes.
+    pub fn advance(&self, n: u64) {
+        (self.0)(ProgressEvent::Advance(n))
+    }
+    /// Reports a restart from zero.
+    pub fn restart(&self) {
+        (self.0)(ProgressEvent::Restart)
+    }
+}
+
+impl std::fmt::Debug for Progress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Progress")
     }
 }

@@ -45,6 +45,7 @@ const NAME: &str = "toy";
 impl Toy {
     pub fn build(base: &str, broken: Option<Breakage>) -> Arc<dyn ConversionProvider> {
         let caps = Capabilities::new()
+            .with_remote_service(true)
             .with_remote_input(true)
             .with_upload(true)
             .with_delete(true)

@@ -11,6 +11,7 @@ use http::{HeaderMap, StatusCode};
 use multiconvert_core::config::endpoint;
 use multiconvert_core::failover::FormatCatalog;
 use multiconvert_core::http::{HttpClient, Phase, Replay, RequestSpec};
+use multiconvert_core::upload::Progress;
 use multiconvert_core::{
     ByteStream, Capabilities, ConversionProvider, Delivery, Error, ErrorKind, Input, InputSource,
     Job, JobHandle, JobRequest, JobStatus, Operation, Output, PollPolicy, ProviderExt,
@@ -68,6 +69,7 @@ impl ConvertApi {
     pub fn new(config: Config) -> Result<Self> {
         let http = HttpClient::new(NAME, config.http.clone())?;
         let capabilities = Capabilities::new()
+            .with_remote_service(true)
             .with_remote_input(true)
             .with_upload(true)
             .with_base64(true)
@@ -131,6 +133,10 @@ impl ConvertApi {
     /// Retrying an upload creates no job (at worst an orphan file that expires in 3 h), so a path
     /// or bytes upload is retried; a one-shot reader is not.
     pub async fn upload(&self, input: &Input) -> Result<String> {
+        self.upload_with(input, None).await
+    }
+
+    async fn upload_with(&self, input: &Input, progress: Option<Progress>) -> Result<String> {
         let op = Operation::Upload;
         let filename = upload_filename(input);
         let source = match &input.source {
@@ -171,7 +177,7 @@ impl ConvertApi {
         let response = self
             .http
             .send(spec, |client| {
-                let (body, len) = (source.body(NAME, op)?, source.len());
+                let (body, len) = (source.body(NAME, op, progress.as_ref())?, source.len());
                 Ok(self
                     .authorize(client.post(url.clone()))
                     .header(http::header::CONTENT_TYPE, "application/octet-stream")
@@ -206,7 +212,10 @@ impl ConvertApi {
                 InputSource::Path(_)
                 | InputSource::Bytes(_)
                 | InputSource::Reader(_)
-                | InputSource::Base64(_) => FileValue::File(self.upload(input).await?),
+                | InputSource::Base64(_) => FileValue::File(
+                    self.upload_with(input, request.upload_progress.clone())
+                        .await?,
+                ),
                 _ => {
                     return Err(Error::new(
                         ErrorKind::Unsupported,

@@ -8,6 +8,7 @@ use http::{HeaderMap, HeaderValue, Method, StatusCode};
 use multiconvert_core::config::endpoint;
 use multiconvert_core::failover::FormatCatalog;
 use multiconvert_core::http::{HttpClient, Phase, Replay, RequestSpec};
+use multiconvert_core::upload::Progress;
 use multiconvert_core::{
     ByteStream, Capabilities, Conversion, ConversionProvider, Delivery, Error, ErrorKind, Input,
     Job, JobHandle, JobRequest, JsonMap, Operation, Output, ProviderInfo, Result, Secret,
@@ -80,6 +81,7 @@ impl OnlineConvert {
     pub fn new(config: Config) -> Result<Self> {
         let http = HttpClient::new(NAME, config.http.clone())?;
         let capabilities = Capabilities::new()
+            .with_remote_service(true)
             .with_remote_input(true)
             .with_upload(true)
             .with_base64(true)
@@ -299,7 +301,7 @@ impl OnlineConvert {
     /// file is sent again only if no input arrived. A one-shot reader is never resent.
     pub async fn upload(&self, handle: &JobHandle, input: &Input) -> Result<String> {
         let before = self.get(handle).await?.raw.as_ref().map_or(0, input_count);
-        self.upload_reconciled(handle, input, before).await
+        self.upload_reconciled(handle, input, before, None).await
     }
 
     async fn upload_reconciled(
@@ -307,9 +309,13 @@ impl OnlineConvert {
         handle: &JobHandle,
         input: &Input,
         inputs_before: usize,
+        progress: Option<Progress>,
     ) -> Result<String> {
         let upload_id = uuid::Uuid::new_v4().simple().to_string();
-        match self.upload_once(handle, input, &upload_id).await {
+        match self
+            .upload_once(handle, input, &upload_id, progress.clone())
+            .await
+        {
             Ok(id) => Ok(id),
             Err(e) if input.is_replayable() && ambiguous(&e) => {
                 tracing::debug!(provider = NAME, job = %handle.id, "upload outcome unknown: reading the job back");
@@ -325,7 +331,8 @@ impl OnlineConvert {
                         .unwrap_or_default();
                     return Ok(id);
                 }
-                self.upload_once(handle, input, &upload_id).await
+                self.upload_once(handle, input, &upload_id, progress.clone())
+                    .await
             }
             Err(e) => Err(e),
         }
@@ -336,6 +343,7 @@ impl OnlineConvert {
         handle: &JobHandle,
         input: &Input,
         upload_id: &str,
+        progress: Option<Progress>,
     ) -> Result<String> {
         let op = Operation::Upload;
         let fail = |kind, message: &str| Error::new(kind, NAME, op, message.to_owned());
@@ -376,7 +384,7 @@ impl OnlineConvert {
             .http
             .send(spec, |client| {
                 let part = reqwest::multipart::Part::stream_with_length(
-                    source.body(NAME, op)?,
+                    source.body(NAME, op, progress.as_ref())?,
                     source.len(),
                 );
                 let part = part
@@ -773,9 +781,14 @@ impl ConversionProvider for OnlineConvert {
         let (wire, job) = self.create_job(request, false).await.map_err(staged)?;
         let handle = job.handle;
         for (inputs_before, input) in (wire.input.len()..).zip(uploads) {
-            self.upload_reconciled(&handle, input, inputs_before)
-                .await
-                .map_err(|e| staged(with_op(e, Operation::Upload)))?;
+            self.upload_reconciled(
+                &handle,
+                input,
+                inputs_before,
+                request.upload_progress.clone(),
+            )
+            .await
+            .map_err(|e| staged(with_op(e, Operation::Upload)))?;
         }
         let callback = request
             .needs_job_id_for_callback()

@@ -77,14 +77,34 @@ pub fn input_json(input: &Input) -> Result<Option<Value>> {
     Ok(Some(v))
 }
 
-/// The JSON of a conversion.
+/// The category online-convert files a target under, for the common targets; the API needs
+/// one to pick a converter when the caller gives none.
+pub fn category_for(target: &str) -> Option<&'static str> {
+    Some(match target.to_ascii_lowercase().as_str() {
+        "png" | "jpg" | "jpeg" | "gif" | "bmp" | "tif" | "tiff" | "webp" | "ico" | "svg"
+        | "heic" | "avif" | "eps" | "psd" | "tga" => "image",
+        "pdf" | "doc" | "docx" | "odt" | "rtf" | "txt" | "html" | "xls" | "xlsx" | "ppt"
+        | "pptx" | "odp" | "ods" => "document",
+        "mp3" | "wav" | "flac" | "ogg" | "aac" | "m4a" | "wma" | "opus" => "audio",
+        "mp4" | "avi" | "mkv" | "mov" | "webm" | "wmv" | "flv" => "video",
+        "epub" | "mobi" | "azw3" | "fb2" => "ebook",
+        "zip" | "7z" | "tar" | "rar" => "archive",
+        _ => return None,
+    })
+}
+
+/// The JSON of a conversion; without a category, the target's usual one is sent.
 pub fn conversion_json(conversion: &Conversion) -> Result<Value> {
     if conversion.target.trim().is_empty() {
         return Err(invalid("a conversion needs a target format"));
     }
     let mut v = json!({"target": conversion.target, "options": conversion.options});
-    if let Some(category) = &conversion.category {
-        v["category"] = Value::String(category.clone());
+    let category = conversion
+        .category
+        .as_deref()
+        .or_else(|| category_for(&conversion.target));
+    if let Some(category) = category {
+        v["category"] = Value::String(category.to_owned());
     }
     if !conversion.output_targets.is_empty() {
         v["output_target"] = conversion

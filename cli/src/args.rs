@@ -1,0 +1,155 @@
+//! The command line.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// Convert files locally or through a vendor API, with failover between vendors.
+///
+/// Vendors are configured from the environment: API2CONVERT_API_KEY, API2CONVERT_BASE_URL,
+/// CONVERTAPI_SECRET, CONVERTAPI_BASE_URL, CONVERTAPI_ASYNC_ROUTE. With none, conversions run
+/// in-process (raster images).
+#[derive(Debug, Parser)]
+#[command(name = "multiconvert", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Convert a file or URL and save the result.
+    Convert(ConvertArgs),
+    /// Show a job's status.
+    Status(JobArgs),
+    /// Delete a job and its stored files.
+    Delete(DeleteArgs),
+    /// List the providers, configured or not, and what they can do.
+    Providers(ProvidersArgs),
+}
+
+/// Which provider to use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ProviderChoice {
+    /// The configured vendors with failover (online-convert, then ConvertAPI), then the local
+    /// provider; only the local provider when no vendor is configured.
+    Auto,
+    /// In-process raster image conversion.
+    Local,
+    /// online-convert / api2convert.
+    OnlineConvert,
+    /// ConvertAPI.
+    Convertapi,
+}
+
+/// A provider a job belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum JobProvider {
+    /// In-process raster image conversion.
+    Local,
+    /// online-convert / api2convert.
+    OnlineConvert,
+    /// ConvertAPI.
+    Convertapi,
+}
+
+impl From<JobProvider> for ProviderChoice {
+    fn from(p: JobProvider) -> Self {
+        match p {
+            JobProvider::Local => ProviderChoice::Local,
+            JobProvider::OnlineConvert => ProviderChoice::OnlineConvert,
+            JobProvider::Convertapi => ProviderChoice::Convertapi,
+        }
+    }
+}
+
+/// What to do when an output file already exists.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum OnConflict {
+    /// Fail and leave the existing file alone.
+    Error,
+    /// Replace it.
+    Overwrite,
+    /// Write `name (1).ext` instead.
+    Rename,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ConvertArgs {
+    /// The file to convert: a local path or an http(s) URL.
+    pub input: String,
+    /// The target format (jpg, png, pdf, …).
+    #[arg(long)]
+    pub to: String,
+    /// The source format, when the input's name does not tell it.
+    #[arg(long)]
+    pub from: Option<String>,
+    /// Which provider converts.
+    #[arg(long, value_enum, default_value_t = ProviderChoice::Auto)]
+    pub provider: ProviderChoice,
+    /// The directory for the outputs.
+    #[arg(long, default_value = ".")]
+    pub out: PathBuf,
+    /// A converter option, `key=value` (repeatable); values are read as JSON when they parse.
+    #[arg(long = "option", value_name = "KEY=VALUE", value_parser = parse_option)]
+    pub options: Vec<(String, serde_json::Value)>,
+    /// A URL the vendor calls back when the job changes.
+    #[arg(long)]
+    pub callback: Option<url::Url>,
+    /// Submit and print the job id without waiting for the result.
+    #[arg(long)]
+    pub no_wait: bool,
+    /// Give up waiting after this many seconds (the job keeps running at the vendor).
+    #[arg(long, value_name = "SECS")]
+    pub timeout: Option<u64>,
+    /// What to do when an output file already exists.
+    #[arg(long, value_enum, default_value_t = OnConflict::Error)]
+    pub on_conflict: OnConflict,
+    /// Print exactly one JSON object on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct JobArgs {
+    /// The provider that owns the job.
+    #[arg(long, value_enum)]
+    pub provider: JobProvider,
+    /// The job id.
+    pub job_id: String,
+    /// Print exactly one JSON object on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct DeleteArgs {
+    /// The provider that owns the job.
+    #[arg(long, value_enum)]
+    pub provider: JobProvider,
+    /// The job id.
+    pub job_id: String,
+    /// Print exactly one JSON object on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ProvidersArgs {
+    /// Print exactly one JSON object on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn parse_option(text: &str) -> Result<(String, serde_json::Value), String> {
+    let (key, value) = text
+        .split_once('=')
+        .ok_or_else(|| format!("{text:?} is not KEY=VALUE"))?;
+    let key = key.trim();
+    if key.is_empty() {
+        return Err(format!("{text:?} has an empty key"));
+    }
+    let value =
+        serde_json::from_str(value).unwrap_or_else(|_| serde_json::Value::String(value.to_owned()));
+    Ok((key.to_owned(), value))
+}

@@ -1,0 +1,359 @@
+//! `multiconvert`: convert files locally or through a vendor API, with failover.
+
+mod args;
+mod progress;
+mod providers;
+mod report;
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::Parser;
+use futures_util::TryStreamExt;
+use multiconvert_core::download::save_stream;
+use multiconvert_core::failover::Failover;
+use multiconvert_core::{
+    failed_job_error, Attempt, ByteStream, Conversion, ConversionProvider, Input, Job, JobHandle,
+    JobRequest, JobStatus, Overwrite, ProviderExt, SaveOptions,
+};
+use serde_json::{json, Value};
+
+use crate::args::{Cli, Command, ConvertArgs, DeleteArgs, JobArgs, OnConflict, ProvidersArgs};
+use crate::progress::Bars;
+use crate::report::{exit, fail};
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() {
+                exit::USAGE
+            } else {
+                exit::OK
+            };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(exit::OTHER);
+        }
+    };
+    ExitCode::from(runtime.block_on(run(cli)))
+}
+
+async fn run(cli: Cli) -> u8 {
+    match cli.command {
+        Command::Convert(args) => convert(args).await,
+        Command::Status(args) => status(args).await,
+        Command::Delete(args) => delete(args).await,
+        Command::Providers(args) => list_providers(args),
+    }
+}
+
+fn input_of(text: &str) -> Input {
+    match url::Url::parse(text) {
+        Ok(url) if matches!(url.scheme(), "http" | "https") => Input::remote(url),
+        _ => Input::path(text),
+    }
+}
+
+fn attempts_of(handle: &JobHandle) -> Vec<Attempt> {
+    let attempts = Failover::attempts(handle);
+    if attempts.is_empty() {
+        vec![Attempt::succeeded(
+            handle.provider.clone(),
+            format!("job {}", handle.id),
+        )]
+    } else {
+        attempts
+    }
+}
+
+async fn convert(args: ConvertArgs) -> u8 {
+    let json = args.json;
+    let bars = Bars::new(json);
+    let provider = match providers::build(args.provider) {
+        Ok(p) => p,
+        Err(e) => return fail(&e, json),
+    };
+    let input = input_of(&args.input);
+    let mut conversion = Conversion::to(&args.to);
+    if let Some(from) = &args.from {
+        conversion = conversion.from(from);
+    }
+    for (key, value) in &args.options {
+        conversion = conversion.option(key.clone(), value.clone());
+    }
+    let mut request = JobRequest::new(input, conversion);
+    if let Some(callback) = &args.callback {
+        request = request.callback(callback.clone());
+    }
+    let upload_bar = match std::fs::metadata(&args.input) {
+        Ok(meta) if meta.is_file() => {
+            let (bar, progress) = bars.upload(meta.len());
+            request.upload_progress = Some(progress);
+            Some(bar)
+        }
+        _ => None,
+    };
+    let submitted = provider.submit(&request).await;
+    if let Some(bar) = upload_bar {
+        bar.finish_and_clear();
+    }
+    let handle = match submitted {
+        Ok(h) => h,
+        Err(e) => return fail(&e, json),
+    };
+
+    if args.no_wait {
+        let status = provider
+            .poll(&handle)
+            .await
+            .map(|job| job.status.to_string())
+            .unwrap_or_else(|_| "submitted".into());
+        print_result(json, &handle, &status, &[], &attempts_of(&handle));
+        if handle.provider == multiconvert_local::NAME {
+            // Local work runs in this process: let it finish before exiting.
+            let _ = provider.wait(&handle, &provider.info().poll_policy).await;
+        }
+        return exit::OK;
+    }
+
+    let mut policy = provider.info().poll_policy;
+    if let Some(secs) = args.timeout {
+        policy = policy.with_deadline(std::time::Duration::from_secs(secs));
+    }
+    let spinner = bars.waiting();
+    let waited = provider
+        .wait_with(&handle, &policy, &|job: &Job| {
+            spinner.set_message(format!("waiting: {}", job.status))
+        })
+        .await;
+    spinner.finish_and_clear();
+    let job = match waited {
+        Ok(job) => job,
+        Err(e) => return fail(&e, json),
+    };
+    if job.status != JobStatus::Completed {
+        return fail(&failed_job_error(&job.handle.provider, &job), json);
+    }
+    let options = SaveOptions::default().overwrite(match args.on_conflict {
+        OnConflict::Error => Overwrite::Never,
+        OnConflict::Overwrite => Overwrite::Replace,
+        OnConflict::Rename => Overwrite::Rename,
+    });
+    let mut saved = Vec::new();
+    for output in &job.outputs {
+        match save(&provider, &bars, output, &args.out, &options).await {
+            Ok(s) => saved.push(json!({
+                "path": s.path.display().to_string(),
+                "filename": s.path.file_name().map(|n| n.to_string_lossy().into_owned()),
+                "size": s.size,
+            })),
+            Err(e) => return fail(&e.with_job_id(job.handle.id.clone()), json),
+        }
+    }
+    print_result(
+        json,
+        &job.handle,
+        job.status.as_str(),
+        &saved,
+        &attempts_of(&handle),
+    );
+    exit::OK
+}
+
+async fn save(
+    provider: &Arc<dyn ConversionProvider>,
+    bars: &Bars,
+    output: &multiconvert_core::Output,
+    dir: &std::path::Path,
+    options: &SaveOptions,
+) -> multiconvert_core::Result<multiconvert_core::Saved> {
+    let stream = provider.download(output).await?;
+    let name = output.filename.clone().unwrap_or_else(|| "download".into());
+    let bar = bars.download(stream.content_length.or(output.size), &name);
+    let feed = bar.clone();
+    let counted = ByteStream::new(
+        stream
+            .stream
+            .inspect_ok(move |chunk| feed.inc(chunk.len() as u64)),
+        stream.content_length,
+        stream.content_type,
+    );
+    // A trailing separator makes `out` a directory even before it exists.
+    let result = save_stream(
+        &provider.info().name,
+        output,
+        counted,
+        &dir.join(""),
+        options,
+    )
+    .await;
+    bar.finish_and_clear();
+    result
+}
+
+fn print_result(
+    json: bool,
+    handle: &JobHandle,
+    status: &str,
+    outputs: &[Value],
+    attempts: &[Attempt],
+) {
+    if json {
+        println!(
+            "{}",
+            json!({
+                "provider": handle.provider,
+                "job_id": handle.id,
+                "status": status,
+                "outputs": outputs,
+                "attempts": attempts,
+            })
+        );
+        return;
+    }
+    println!("{} job {}: {status}", handle.provider, handle.id);
+    for output in outputs {
+        println!(
+            "  {} ({} bytes)",
+            output["path"].as_str().unwrap_or_default(),
+            output["size"]
+        );
+    }
+    for attempt in attempts.iter().filter(|a| a.error.is_some()) {
+        println!("  tried {} first: {}", attempt.provider, attempt.detail);
+    }
+}
+
+async fn status(args: JobArgs) -> u8 {
+    let provider = match providers::build(args.provider.into()) {
+        Ok(p) => p,
+        Err(e) => return fail(&e, args.json),
+    };
+    let handle = JobHandle::new(provider.info().name.to_string(), args.job_id);
+    let job = match provider.poll(&handle).await {
+        Ok(job) => job,
+        Err(e) => return fail(&e, args.json),
+    };
+    let outputs: Vec<Value> = job
+        .outputs
+        .iter()
+        .map(|o| json!({"filename": o.filename, "size": o.size, "url": o.url}))
+        .collect();
+    if args.json {
+        println!(
+            "{}",
+            json!({
+                "provider": job.handle.provider,
+                "job_id": job.handle.id,
+                "status": job.status.as_str(),
+                "outputs": outputs,
+                "messages": job.messages,
+            })
+        );
+    } else {
+        println!(
+            "{} job {}: {}",
+            job.handle.provider, job.handle.id, job.status
+        );
+        for o in &job.outputs {
+            println!(
+                "  {} ({} bytes)",
+                o.filename.as_deref().unwrap_or("?"),
+                o.size.unwrap_or(0)
+            );
+        }
+        for m in &job.messages {
+            println!(
+                "  {:?} {}: {}",
+                m.severity,
+                m.code.as_deref().unwrap_or("-"),
+                m.text
+            );
+        }
+    }
+    exit::OK
+}
+
+async fn delete(args: DeleteArgs) -> u8 {
+    let provider = match providers::build(args.provider.into()) {
+        Ok(p) => p,
+        Err(e) => return fail(&e, args.json),
+    };
+    let handle = JobHandle::new(provider.info().name.to_string(), args.job_id);
+    if let Err(e) = provider.delete(&handle).await {
+        return fail(&e, args.json);
+    }
+    if args.json {
+        println!(
+            "{}",
+            json!({"provider": handle.provider, "job_id": handle.id, "deleted": true})
+        );
+    } else {
+        println!("deleted {} job {}", handle.provider, handle.id);
+    }
+    exit::OK
+}
+
+fn list_providers(args: ProvidersArgs) -> u8 {
+    let entries = [
+        (
+            "local",
+            true,
+            "in-process raster images (png, jpg, gif, bmp, tiff, webp, ico)",
+        ),
+        (
+            "online-convert",
+            providers::online_convert_configured(),
+            "set API2CONVERT_API_KEY",
+        ),
+        (
+            "convertapi",
+            providers::convertapi_configured(),
+            "set CONVERTAPI_SECRET",
+        ),
+    ];
+    let described: Vec<Value> = entries
+        .iter()
+        .map(|(name, configured, hint)| {
+            let capabilities = providers::capabilities(name);
+            json!({"name": name, "configured": configured, "note": hint, "capabilities": capabilities})
+        })
+        .collect();
+    if args.json {
+        println!("{}", json!({ "providers": described }));
+    } else {
+        for (entry, (_, configured, hint)) in described.iter().zip(entries) {
+            let state = if configured {
+                "configured"
+            } else {
+                "not configured"
+            };
+            let abilities: Vec<&str> = entry["capabilities"]
+                .as_object()
+                .map(|m| {
+                    m.iter()
+                        .filter(|(_, v)| v.as_bool() == Some(true))
+                        .map(|(k, _)| k.as_str())
+                        .collect()
+                })
+                .unwrap_or_default();
+            println!(
+                "{:<15} {state:<15} {hint}",
+                entry["name"].as_str().unwrap_or_default()
+            );
+            println!("{:<15} {}", "", abilities.join(", "));
+        }
+    }
+    exit::OK
+}

@@ -1,0 +1,87 @@
+//! Providers from the environment.
+
+use std::sync::Arc;
+
+use multiconvert_convertapi::ConvertApi;
+use multiconvert_core::failover::Failover;
+use multiconvert_core::{ConversionProvider, Result};
+use multiconvert_local::Local;
+use multiconvert_online_convert::OnlineConvert;
+
+use crate::args::ProviderChoice;
+
+fn set(name: &str) -> bool {
+    std::env::var(name).is_ok_and(|v| !v.trim().is_empty())
+}
+
+/// Whether online-convert has a key in the environment.
+pub fn online_convert_configured() -> bool {
+    set("API2CONVERT_API_KEY") || set("ONLINE_CONVERT_API_KEY")
+}
+
+/// Whether ConvertAPI has a secret in the environment.
+pub fn convertapi_configured() -> bool {
+    set("CONVERTAPI_SECRET")
+}
+
+/// The provider `choice` names. `Auto` is a failover over the configured vendors
+/// (online-convert, then ConvertAPI) and then the local provider, which the router skips when it
+/// cannot serve the conversion; with no vendor configured it is the local provider alone.
+pub fn build(choice: ProviderChoice) -> Result<Arc<dyn ConversionProvider>> {
+    Ok(match choice {
+        ProviderChoice::Local => Arc::new(Local::from_env()?),
+        ProviderChoice::OnlineConvert => Arc::new(OnlineConvert::from_env()?),
+        ProviderChoice::Convertapi => Arc::new(ConvertApi::from_env()?),
+        ProviderChoice::Auto => {
+            let mut vendors: Vec<Arc<dyn ConversionProvider>> = Vec::new();
+            if online_convert_configured() {
+                vendors.push(Arc::new(OnlineConvert::from_env()?));
+            }
+            if convertapi_configured() {
+                vendors.push(Arc::new(ConvertApi::from_env()?));
+            }
+            let local: Arc<dyn ConversionProvider> = Arc::new(Local::from_env()?);
+            if vendors.is_empty() {
+                return Ok(local);
+            }
+            let mut router = Failover::builder();
+            for vendor in vendors {
+                router = router.member(vendor);
+            }
+            Arc::new(router.member(local).build()?)
+        }
+    })
+}
+
+/// What provider `name` can do, configured or not (built with placeholder credentials when it
+/// is not configured: only its declared capabilities are read).
+pub fn capabilities(name: &str) -> Option<multiconvert_core::Capabilities> {
+    let placeholder = "unconfigured";
+    let provider: Arc<dyn ConversionProvider> = match name {
+        "local" => Arc::new(Local::new(std::env::temp_dir().join("multiconvert-local")).ok()?),
+        "online-convert" => Arc::new(
+            OnlineConvert::from_env()
+                .or_else(|_| {
+                    OnlineConvert::new(
+                        multiconvert_online_convert::Config::builder()
+                            .api_key(placeholder)
+                            .build()?,
+                    )
+                })
+                .ok()?,
+        ),
+        "convertapi" => Arc::new(
+            ConvertApi::from_env()
+                .or_else(|_| {
+                    ConvertApi::new(
+                        multiconvert_convertapi::Config::builder()
+                            .secret(placeholder)
+                            .build()?,
+                    )
+                })
+                .ok()?,
+        ),
+        _ => return None,
+    };
+    Some(provider.info().capabilities)
+}

@@ -1,0 +1,581 @@
+//! The built `multiconvert` binary, end to end: against the local provider, and against
+//! wiremock-served cassettes of both vendors through the base-URL variables. Every exit code and
+//! the `--json` shape for both vendors.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use multiconvert_conformance::{fake_secret, Cassette, Replay};
+use serde_json::Value;
+use wiremock::matchers::method;
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+const VENDOR_VARS: &[&str] = &[
+    "API2CONVERT_API_KEY",
+    "ONLINE_CONVERT_API_KEY",
+    "API2CONVERT_BASE_URL",
+    "API2CONVERT_WEBHOOK_SECRET",
+    "CONVERTAPI_SECRET",
+    "CONVERTAPI_BASE_URL",
+    "CONVERTAPI_ASYNC_ROUTE",
+];
+
+fn root() -> PathBuf {
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+}
+
+fn sample(name: &str) -> String {
+    root()
+        .join("fixtures/samples")
+        .join(name)
+        .display()
+        .to_string()
+}
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    fn json(&self) -> Value {
+        let lines: Vec<&str> = self.stdout.lines().collect();
+        assert_eq!(
+            lines.len(),
+            1,
+            "exactly one JSON line on stdout: {:?}",
+            self.stdout
+        );
+        serde_json::from_str(lines[0]).unwrap_or_else(|e| panic!("{e}: {}", self.stdout))
+    }
+}
+
+/// Runs the binary with no vendor configured except `env`, jobs under `dir`.
+async fn run(args: &[&str], env: &[(&str, String)], dir: &Path) -> Run {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_multiconvert"));
+    cmd.args(args)
+        .current_dir(dir)
+        .env("MULTICONVERT_LOCAL_DIR", dir.join("jobs"));
+    for var in VENDOR_VARS {
+        cmd.env_remove(var);
+    }
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = tokio::task::spawn_blocking(move || cmd.output().unwrap())
+        .await
+        .unwrap();
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+async fn replay(rel: &str) -> Replay {
+    let dir = root().join("fixtures").join(rel);
+    let (dir, name) = (
+        dir.parent().unwrap().to_path_buf(),
+        dir.file_name().unwrap().to_string_lossy().into_owned(),
+    );
+    let cassette = Cassette::load(&dir.join(format!("{name}.json"))).unwrap();
+    Replay::start(&cassette, &dir).await
+}
+
+fn oc_env(replay_base: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("API2CONVERT_API_KEY", fake_secret("api_key")),
+        ("API2CONVERT_BASE_URL", format!("{replay_base}/v2")),
+    ]
+}
+
+fn ca_env(replay_base: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("CONVERTAPI_SECRET", fake_secret("secret")),
+        ("CONVERTAPI_BASE_URL", replay_base.to_owned()),
+    ]
+}
+
+fn keys(v: &Value) -> Vec<&str> {
+    let mut k: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
+    k.sort();
+    k
+}
+
+#[track_caller]
+fn assert_error(run: &Run, code: i32, kind: &str, provider: &str) {
+    assert_eq!(
+        run.code, code,
+        "stdout {} stderr {}",
+        run.stdout, run.stderr
+    );
+    let v = run.json();
+    assert_eq!(keys(&v), ["error"]);
+    assert_eq!(keys(&v["error"]), ["kind", "message", "provider"]);
+    assert_eq!(v["error"]["kind"], kind, "{v}");
+    assert_eq!(v["error"]["provider"], provider, "{v}");
+    assert!(
+        !run.stdout.contains("mc-fake-"),
+        "a secret in the output: {}",
+        run.stdout
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_real_local_conversion_with_no_account() {
+    let dir = tempfile::tempdir().unwrap();
+    let photo = sample("photo.png");
+    let r = run(
+        &["convert", &photo, "--to", "jpg", "--out", "out", "--json"],
+        &[],
+        dir.path(),
+    )
+    .await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let v = r.json();
+    assert_eq!(
+        keys(&v),
+        ["attempts", "job_id", "outputs", "provider", "status"]
+    );
+    assert_eq!(v["provider"], "local");
+    assert_eq!(v["status"], "completed");
+    let output = &v["outputs"][0];
+    assert_eq!(keys(output), ["filename", "path", "size"]);
+    assert_eq!(output["filename"], "photo.jpg");
+    let bytes = std::fs::read(dir.path().join("out/photo.jpg")).unwrap();
+    assert_eq!(bytes.len() as u64, output["size"].as_u64().unwrap());
+    let image = image::load_from_memory_with_format(&bytes, image::ImageFormat::Jpeg).unwrap();
+    assert_eq!((image.width(), image.height()), (64, 48));
+
+    // Human output, an option, and the same file again: refused, then renamed on request.
+    let r = run(
+        &["convert", &photo, "--to", "jpg", "--out", "out"],
+        &[],
+        dir.path(),
+    )
+    .await;
+    assert_eq!(r.code, 5, "{}", r.stderr);
+    assert!(r.stderr.contains("already exists"), "{}", r.stderr);
+    let r = run(
+        &[
+            "convert",
+            &photo,
+            "--to",
+            "jpg",
+            "--out",
+            "out",
+            "--on-conflict",
+            "rename",
+            "--option",
+            "quality=20",
+        ],
+        &[],
+        dir.path(),
+    )
+    .await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains("photo (1).jpg"), "{}", r.stdout);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn local_status_delete_and_no_wait() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = run(
+        &[
+            "convert",
+            &sample("photo.gif"),
+            "--to",
+            "png",
+            "--no-wait",
+            "--json",
+        ],
+        &[],
+        dir.path(),
+    )
+    .await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let v = r.json();
+    assert_eq!(v["outputs"], serde_json::json!([]));
+    let id = v["job_id"].as_str().unwrap().to_owned();
+    let r = run(
+        &["status", "--provider", "local", &id, "--json"],
+        &[],
+        dir.path(),
+    )
+    .await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let v = r.json();
+    assert_eq!(v["status"], "completed");
+    assert_eq!(v["outputs"][0]["filename"], "photo.png");
+    let r = run(
+        &["delete", "--provider", "local", &id, "--json"],
+        &[],
+        dir.path(),
+    )
+    .await;
+    assert_eq!(r.code, 0);
+    assert_eq!(r.json()["deleted"], true);
+    let r = run(
+        &["status", "--provider", "local", &id, "--json"],
+        &[],
+        dir.path(),
+    )
+    .await;
+    assert_error(&r, 5, "not_found", "local");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn usage_errors_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    for args in [
+        vec!["convert", "a.png"],
+        vec!["convert", "a.png", "--to", "jpg", "--bogus"],
+        vec!["convert", "a.png", "--to", "jpg", "--option", "novalue"],
+        vec!["convert", "a.png", "--to", "jpg", "--provider", "acme"],
+        vec!["status", "--provider", "auto", "x"],
+        vec!["frobnicate"],
+    ] {
+        let r = run(&args, &[], dir.path()).await;
+        assert_eq!(r.code, 2, "{args:?}: {}", r.stderr);
+    }
+    assert_eq!(run(&["--help"], &[], dir.path()).await.code, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invalid_input_and_failed_conversions_locally() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = run(
+        &["convert", &sample("photo.png"), "--to", "pdf", "--json"],
+        &[],
+        dir.path(),
+    )
+    .await;
+    assert_error(&r, 5, "unsupported", "local");
+    let r = run(
+        &["convert", "missing.png", "--to", "jpg", "--json"],
+        &[],
+        dir.path(),
+    )
+    .await;
+    assert_error(&r, 5, "io", "local");
+    let r = run(
+        &["convert", &sample("corrupt.png"), "--to", "jpg", "--json"],
+        &[],
+        dir.path(),
+    )
+    .await;
+    assert_error(&r, 6, "conversion_failed", "local");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn online_convert_end_to_end_with_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = replay("online-convert/remote_input_completes").await;
+    let run_ = run(
+        &[
+            "convert",
+            "https://example.com/sample.png",
+            "--to",
+            "jpg",
+            "--provider",
+            "online-convert",
+            "--out",
+            "out",
+            "--json",
+        ],
+        &oc_env(&r.base_url()),
+        dir.path(),
+    )
+    .await;
+    assert_eq!(run_.code, 0, "{}", run_.stderr);
+    let v = run_.json();
+    assert_eq!(
+        keys(&v),
+        ["attempts", "job_id", "outputs", "provider", "status"]
+    );
+    assert_eq!(v["provider"], "online-convert");
+    assert_eq!(v["job_id"], "8daae6d1-26e0-11e5-b2a1-0800273b325b");
+    assert_eq!(v["outputs"][0]["filename"], "sample.jpg");
+    assert!(dir.path().join("out/sample.jpg").is_file());
+    if let Err(report) = r.verify() {
+        panic!("{report}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn convertapi_end_to_end_with_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = replay("convertapi/current/remote_input_completes").await;
+    let run_ = run(
+        &[
+            "convert",
+            "https://example.com/sample.png",
+            "--to",
+            "jpg",
+            "--provider",
+            "convertapi",
+            "--out",
+            "out",
+            "--json",
+        ],
+        &ca_env(&r.base_url()),
+        dir.path(),
+    )
+    .await;
+    assert_eq!(run_.code, 0, "{}", run_.stderr);
+    let v = run_.json();
+    assert_eq!(
+        keys(&v),
+        ["attempts", "job_id", "outputs", "provider", "status"]
+    );
+    assert_eq!(v["provider"], "convertapi");
+    assert_eq!(v["job_id"].as_str().unwrap().len(), 32);
+    assert!(dir.path().join("out/sample.jpg").is_file());
+    if let Err(report) = r.verify() {
+        panic!("{report}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auto_fails_over_from_a_dead_vendor_to_the_next() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = replay("convertapi/current/remote_input_completes").await;
+    let dead = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let a = l.local_addr().unwrap();
+        drop(l);
+        format!("http://{a}")
+    };
+    let mut env = oc_env(&dead);
+    env.extend(ca_env(&r.base_url()));
+    let run_ = run(
+        &[
+            "convert",
+            "https://example.com/sample.png",
+            "--to",
+            "jpg",
+            "--out",
+            "out",
+            "--json",
+        ],
+        &env,
+        dir.path(),
+    )
+    .await;
+    assert_eq!(run_.code, 0, "{}", run_.stderr);
+    let v = run_.json();
+    assert_eq!(v["provider"], "convertapi");
+    assert_eq!(v["attempts"][0]["provider"], "online-convert");
+    assert_eq!(v["attempts"][0]["error"], "transport");
+    assert_eq!(v["attempts"][1]["provider"], "convertapi");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn vendor_errors_map_to_their_exit_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = "https://example.com/sample.png";
+    let oc = [
+        "convert",
+        url,
+        "--to",
+        "jpg",
+        "--provider",
+        "online-convert",
+        "--json",
+    ];
+    let ca = [
+        "convert",
+        url,
+        "--to",
+        "jpg",
+        "--provider",
+        "convertapi",
+        "--json",
+    ];
+
+    // 3: no credentials at all, and credentials rejected.
+    assert_error(
+        &run(&oc, &[], dir.path()).await,
+        3,
+        "config",
+        "online-convert",
+    );
+    assert_error(&run(&ca, &[], dir.path()).await, 3, "config", "convertapi");
+    let r = replay("online-convert/auth_rejected").await;
+    assert_error(
+        &run(&oc, &oc_env(&r.base_url()), dir.path()).await,
+        3,
+        "unauthenticated",
+        "online-convert",
+    );
+    let r = replay("convertapi/current/auth_rejected").await;
+    assert_error(
+        &run(&ca, &ca_env(&r.base_url()), dir.path()).await,
+        3,
+        "unauthenticated",
+        "convertapi",
+    );
+
+    // 4: quota.
+    let r = replay("online-convert/quota_exhausted").await;
+    assert_error(
+        &run(&oc, &oc_env(&r.base_url()), dir.path()).await,
+        4,
+        "quota_exhausted",
+        "online-convert",
+    );
+    let r = replay("convertapi/current/quota_exhausted").await;
+    assert_error(
+        &run(&ca, &ca_env(&r.base_url()), dir.path()).await,
+        4,
+        "quota_exhausted",
+        "convertapi",
+    );
+
+    // 5: not found.
+    let r = replay("online-convert/not_found").await;
+    let status = [
+        "status",
+        "--provider",
+        "online-convert",
+        "00000000-0000-0000-0000-000000000000",
+        "--json",
+    ];
+    assert_error(
+        &run(&status, &oc_env(&r.base_url()), dir.path()).await,
+        5,
+        "not_found",
+        "online-convert",
+    );
+    let r = replay("convertapi/current/not_found").await;
+    let status = [
+        "status",
+        "--provider",
+        "convertapi",
+        "rwvd6vtq58eurfwv5zw5h2ci2pgno1pn",
+        "--json",
+    ];
+    assert_error(
+        &run(&status, &ca_env(&r.base_url()), dir.path()).await,
+        5,
+        "not_found",
+        "convertapi",
+    );
+
+    // 6: the conversion failed at the vendor.
+    let r = replay("online-convert/job_fails").await;
+    assert_error(
+        &run(&oc, &oc_env(&r.base_url()), dir.path()).await,
+        6,
+        "conversion_failed",
+        "online-convert",
+    );
+
+    // 8: the vendor is unreachable.
+    let dead = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let a = l.local_addr().unwrap();
+        drop(l);
+        format!("http://{a}")
+    };
+    assert_error(
+        &run(&oc, &oc_env(&dead), dir.path()).await,
+        8,
+        "transport",
+        "online-convert",
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_that_never_finishes_times_out_with_exit_7() {
+    let dir = tempfile::tempdir().unwrap();
+    let vendor = MockServer::start().await;
+    let job = serde_json::json!({"id": "8daae6d1-26e0-11e5-b2a1-0800273b325b", "token": "t",
+        "status": {"code": "processing"}, "input": [], "server": format!("{}/dl", vendor.uri())});
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(201).set_body_json(job.clone()))
+        .mount(&vendor)
+        .await;
+    Mock::given(method("PATCH"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(job.clone()))
+        .mount(&vendor)
+        .await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(job))
+        .mount(&vendor)
+        .await;
+    let r = run(
+        &[
+            "convert",
+            "https://example.com/sample.png",
+            "--to",
+            "jpg",
+            "--provider",
+            "online-convert",
+            "--timeout",
+            "1",
+            "--json",
+        ],
+        &oc_env(&vendor.uri()),
+        dir.path(),
+    )
+    .await;
+    assert_error(&r, 7, "timeout", "online-convert");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn vendor_status_and_delete() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = replay("online-convert/transient_error_then_ok").await;
+    let out = run(
+        &[
+            "status",
+            "--provider",
+            "online-convert",
+            "8daae6d1-26e0-11e5-b2a1-0800273b325b",
+            "--json",
+        ],
+        &oc_env(&r.base_url()),
+        dir.path(),
+    )
+    .await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(out.json()["status"], "processing");
+    let r = replay("convertapi/current/delete_job").await;
+    let out = run(
+        &[
+            "delete",
+            "--provider",
+            "convertapi",
+            "rwvd6vtq58eurfwv5zw5h2ci2pgno1pn",
+            "--json",
+        ],
+        &ca_env(&r.base_url()),
+        dir.path(),
+    )
+    .await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(out.json()["deleted"], true);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn providers_lists_all_three_configured_or_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = run(
+        &["providers", "--json"],
+        &[("CONVERTAPI_SECRET", "x".into())],
+        dir.path(),
+    )
+    .await;
+    assert_eq!(r.code, 0);
+    let v = r.json();
+    let list = v["providers"].as_array().unwrap();
+    let names: Vec<&str> = list.iter().map(|p| p["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["local", "online-convert", "convertapi"]);
+    assert_eq!(list[1]["configured"], false);
+    assert_eq!(list[2]["configured"], true);
+    assert_eq!(list[0]["capabilities"]["upload"], true);
+    assert_eq!(list[0]["capabilities"]["remote_input"], false);
+    assert_eq!(list[1]["capabilities"]["staged_jobs"], true);
+}

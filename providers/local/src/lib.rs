@@ -1,0 +1,26 @@
+//! # multiconvert-local
+//!
+//! Real in-process conversions of raster images between PNG, JPEG, GIF, BMP, TIFF, WebP and ICO
+//! (the `image` crate's pure-Rust codecs), as a multiconvert
+//! [`ConversionProvider`](multiconvert_core::ConversionProvider): the provider that works with no
+//! account, so `multiconvert convert photo.png --to jpg` converts a file on any machine.
+//!
+//! - Options: `quality` (JPEG, 1–100, default 85), `width` and `height` (pixels; one of them keeps
+//!   the aspect ratio). Anything else is refused, never silently ignored.
+//! - Work runs on the blocking pool, off the async runtime. Jobs have real statuses (queued,
+//!   processing, completed, failed) recorded under the job directory (`MULTICONVERT_LOCAL_DIR`,
+//!   default `<temp>/multiconvert-local`), so another process can read or delete them; the
+//!   conversion itself runs in the process that submitted it.
+//! - An unsupported pair is an [`Unsupported`](multiconvert_core::ErrorKind::Unsupported) error and
+//!   an unreadable image an [`InvalidInput`](multiconvert_core::ErrorKind::InvalidInput) error at
+//!   submit; an image whose body turns out corrupt fails the job with code `invalid_input`.
+#![warn(missing_docs)]
+
+pub mod convert;
+pub mod provider;
+pub mod store;
+
+pub use provider::{Local, FORMATS};
+
+/// The provider's name.
+pub const NAME: &str = "local";
