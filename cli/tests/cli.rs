@@ -97,6 +97,14 @@ fn ca_env(replay_base: &str) -> Vec<(&'static str, String)> {
     ]
 }
 
+/// A loopback address nothing listens on: connections are refused before anything is sent.
+fn dead_address() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(listener);
+    format!("http://{addr}")
+}
+
 fn keys(v: &Value) -> Vec<&str> {
     let mut k: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
     k.sort();
@@ -341,12 +349,7 @@ async fn convertapi_end_to_end_with_json() {
 async fn auto_fails_over_from_a_dead_vendor_to_the_next() {
     let dir = tempfile::tempdir().unwrap();
     let r = replay("convertapi/current/remote_input_completes").await;
-    let dead = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let a = l.local_addr().unwrap();
-        drop(l);
-        format!("http://{a}")
-    };
+    let dead = dead_address();
     let mut env = oc_env(&dead);
     env.extend(ca_env(&r.base_url()));
     let run_ = run(
@@ -375,112 +378,101 @@ async fn auto_fails_over_from_a_dead_vendor_to_the_next() {
 async fn vendor_errors_map_to_their_exit_codes() {
     let dir = tempfile::tempdir().unwrap();
     let url = "https://example.com/sample.png";
-    let oc = [
-        "convert",
-        url,
-        "--to",
-        "jpg",
-        "--provider",
-        "online-convert",
-        "--json",
+    let convert = |p: &'static str| vec!["convert", url, "--to", "jpg", "--provider", p, "--json"];
+    let status = |p: &'static str, id: &'static str| vec!["status", "--provider", p, id, "--json"];
+    let oc_missing = "00000000-0000-0000-0000-000000000000";
+    let ca_missing = "rwvd6vtq58eurfwv5zw5h2ci2pgno1pn";
+    // (cassette or none, arguments, exit code, error kind, provider)
+    type Case<'a> = (Option<&'a str>, Vec<&'a str>, i32, &'a str, &'a str);
+    let cases: Vec<Case> = vec![
+        (
+            None,
+            convert("online-convert"),
+            3,
+            "config",
+            "online-convert",
+        ),
+        (None, convert("convertapi"), 3, "config", "convertapi"),
+        (
+            Some("online-convert/auth_rejected"),
+            convert("online-convert"),
+            3,
+            "unauthenticated",
+            "online-convert",
+        ),
+        (
+            Some("convertapi/current/auth_rejected"),
+            convert("convertapi"),
+            3,
+            "unauthenticated",
+            "convertapi",
+        ),
+        (
+            Some("online-convert/quota_exhausted"),
+            convert("online-convert"),
+            4,
+            "quota_exhausted",
+            "online-convert",
+        ),
+        (
+            Some("convertapi/current/quota_exhausted"),
+            convert("convertapi"),
+            4,
+            "quota_exhausted",
+            "convertapi",
+        ),
+        (
+            Some("online-convert/not_found"),
+            status("online-convert", oc_missing),
+            5,
+            "not_found",
+            "online-convert",
+        ),
+        (
+            Some("convertapi/current/not_found"),
+            status("convertapi", ca_missing),
+            5,
+            "not_found",
+            "convertapi",
+        ),
+        (
+            Some("online-convert/job_fails"),
+            convert("online-convert"),
+            6,
+            "conversion_failed",
+            "online-convert",
+        ),
+        (
+            Some("convertapi/current/job_fails"),
+            convert("convertapi"),
+            6,
+            "conversion_failed",
+            "convertapi",
+        ),
     ];
-    let ca = [
-        "convert",
-        url,
-        "--to",
-        "jpg",
-        "--provider",
-        "convertapi",
-        "--json",
-    ];
-
-    // 3: no credentials at all, and credentials rejected.
-    assert_error(
-        &run(&oc, &[], dir.path()).await,
-        3,
-        "config",
-        "online-convert",
-    );
-    assert_error(&run(&ca, &[], dir.path()).await, 3, "config", "convertapi");
-    let r = replay("online-convert/auth_rejected").await;
-    assert_error(
-        &run(&oc, &oc_env(&r.base_url()), dir.path()).await,
-        3,
-        "unauthenticated",
-        "online-convert",
-    );
-    let r = replay("convertapi/current/auth_rejected").await;
-    assert_error(
-        &run(&ca, &ca_env(&r.base_url()), dir.path()).await,
-        3,
-        "unauthenticated",
-        "convertapi",
-    );
-
-    // 4: quota.
-    let r = replay("online-convert/quota_exhausted").await;
-    assert_error(
-        &run(&oc, &oc_env(&r.base_url()), dir.path()).await,
-        4,
-        "quota_exhausted",
-        "online-convert",
-    );
-    let r = replay("convertapi/current/quota_exhausted").await;
-    assert_error(
-        &run(&ca, &ca_env(&r.base_url()), dir.path()).await,
-        4,
-        "quota_exhausted",
-        "convertapi",
-    );
-
-    // 5: not found.
-    let r = replay("online-convert/not_found").await;
-    let status = [
-        "status",
-        "--provider",
-        "online-convert",
-        "00000000-0000-0000-0000-000000000000",
-        "--json",
-    ];
-    assert_error(
-        &run(&status, &oc_env(&r.base_url()), dir.path()).await,
-        5,
-        "not_found",
-        "online-convert",
-    );
-    let r = replay("convertapi/current/not_found").await;
-    let status = [
-        "status",
-        "--provider",
-        "convertapi",
-        "rwvd6vtq58eurfwv5zw5h2ci2pgno1pn",
-        "--json",
-    ];
-    assert_error(
-        &run(&status, &ca_env(&r.base_url()), dir.path()).await,
-        5,
-        "not_found",
-        "convertapi",
-    );
-
-    // 6: the conversion failed at the vendor.
-    let r = replay("online-convert/job_fails").await;
-    assert_error(
-        &run(&oc, &oc_env(&r.base_url()), dir.path()).await,
-        6,
-        "conversion_failed",
-        "online-convert",
-    );
+    for (cassette, args, code, kind, provider) in cases {
+        let (replay, env) = match cassette {
+            Some(name) => {
+                let r = replay(name).await;
+                let env = if provider == "convertapi" {
+                    ca_env(&r.base_url())
+                } else {
+                    oc_env(&r.base_url())
+                };
+                (Some(r), env)
+            }
+            None => (None, Vec::new()),
+        };
+        assert_error(&run(&args, &env, dir.path()).await, code, kind, provider);
+        if let Some(Err(report)) = replay.map(|r| r.verify()) {
+            panic!("{cassette:?}: {report}");
+        }
+    }
 
     // 8: the vendor is unreachable.
-    let dead = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let a = l.local_addr().unwrap();
-        drop(l);
-        format!("http://{a}")
-    };
+    let dead = dead_address();
     assert_error(
-        &run(&oc, &oc_env(&dead), dir.path()).await,
+        &run(&convert("online-convert"), &oc_env(&dead), dir.path()).await,
         8,
         "transport",
         "online-convert",

@@ -66,6 +66,15 @@ impl ErrorKind {
         }
     }
 
+    /// Throttling, a transport or server failure, a timeout: kinds after which the same request
+    /// may succeed later. The retry loop and [`Error::is_retryable`] both decide with this.
+    pub fn is_transient(self) -> bool {
+        matches!(
+            self,
+            ErrorKind::RateLimited | ErrorKind::Transport | ErrorKind::Timeout
+        )
+    }
+
     /// The kind a plain HTTP status maps to when the vendor adds nothing more specific.
     pub fn from_http_status(status: u16) -> ErrorKind {
         match status {
@@ -375,11 +384,16 @@ impl Error {
     /// failures and server errors. Whether it is *safe* to resend is a separate question that
     /// the HTTP layer answers from the request (see [`crate::http::Replay`]).
     pub fn is_retryable(&self) -> bool {
-        match self.0.kind {
-            ErrorKind::RateLimited | ErrorKind::Transport => true,
-            ErrorKind::Timeout => self.0.last_status.is_none(),
-            _ => false,
-        }
+        // A wait that ran out of time is not a request to resend: the job is still running.
+        self.0.kind.is_transient() && self.0.last_status.is_none()
+    }
+
+    /// True when the failed request may or may not have taken effect: the connection broke or
+    /// timed out after sending, or a gateway answered 5xx for a server that may have acted. A
+    /// provider reconciles (reads the job back) before it sends such a request again.
+    pub fn is_ambiguous(&self) -> bool {
+        self.0.delivery == Delivery::Ambiguous
+            || (self.0.kind == ErrorKind::Transport && self.0.http_status.is_some_and(|s| s >= 500))
     }
 
     /// True when another vendor may succeed where this one failed: the vendor is unreachable,

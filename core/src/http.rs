@@ -197,10 +197,7 @@ impl Replay {
     pub fn permits(self, kind: ErrorKind, delivery: Delivery) -> bool {
         match self {
             Replay::OneShot => false,
-            Replay::Idempotent | Replay::Keyed => matches!(
-                kind,
-                ErrorKind::RateLimited | ErrorKind::Transport | ErrorKind::Timeout
-            ),
+            Replay::Idempotent | Replay::Keyed => kind.is_transient(),
             Replay::CreatesJob => kind == ErrorKind::RateLimited || delivery == Delivery::NotSent,
         }
     }

@@ -13,9 +13,9 @@ use multiconvert_core::failover::FormatCatalog;
 use multiconvert_core::http::{HttpClient, Phase, Replay, RequestSpec};
 use multiconvert_core::upload::Progress;
 use multiconvert_core::{
-    ByteStream, Capabilities, ConversionProvider, Delivery, Error, ErrorKind, Input, InputSource,
-    Job, JobHandle, JobRequest, JobStatus, Operation, Output, PollPolicy, ProviderExt,
-    ProviderInfo, Result, UploadSource, WebhookEvent, WebhookRequest,
+    ByteStream, Capabilities, ConversionProvider, Error, ErrorKind, Input, InputSource, Job,
+    JobHandle, JobRequest, JobStatus, Operation, Output, PollPolicy, ProviderExt, ProviderInfo,
+    Result, UploadSource, WebhookEvent, WebhookRequest,
 };
 use url::Url;
 
@@ -284,7 +284,7 @@ impl ConvertApi {
                 self.remember(&job);
                 Ok(job)
             }
-            Err(e) if ambiguous(&e) => {
+            Err(e) if e.is_ambiguous() => {
                 tracing::debug!(provider = NAME, job = %job_id, "semi-async convert interrupted: recovering by JobId");
                 let policy = PollPolicy::fixed(std::time::Duration::from_secs(5), timeout);
                 let policy = if self.config.poll_policy.min_interval < policy.min_interval {
@@ -398,12 +398,6 @@ struct Prepared {
     fields: Vec<(String, String)>,
 }
 
-/// A failure after which the request may or may not have taken effect.
-fn ambiguous(e: &Error) -> bool {
-    e.delivery() == Delivery::Ambiguous
-        || (e.kind() == ErrorKind::Transport && e.http_status().is_some_and(|s| s >= 500))
-}
-
 /// Format lookups with `GET /info/canconvert/{from}/to/{to}` (200 = supported, 404 = not),
 /// cached per pair.
 #[async_trait]
@@ -453,7 +447,7 @@ impl ConversionProvider for ConvertApi {
             .classify(classify_submit);
         let answer = match self.send_convert(&url, &fields, spec).await {
             Ok((_, _, body)) => parse_submit(&body)?,
-            Err(e) if ambiguous(&e) => {
+            Err(e) if e.is_ambiguous() => {
                 tracing::debug!(provider = NAME, job = %job_id, "submit outcome unknown: polling the JobId");
                 match self.probe(&handle).await {
                     Ok(Some(_)) => return Ok(handle),

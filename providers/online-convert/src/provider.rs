@@ -317,7 +317,7 @@ impl OnlineConvert {
             .await
         {
             Ok(id) => Ok(id),
-            Err(e) if input.is_replayable() && ambiguous(&e) => {
+            Err(e) if input.is_replayable() && e.is_ambiguous() => {
                 tracing::debug!(provider = NAME, job = %handle.id, "upload outcome unknown: reading the job back");
                 let job = self.get(handle).await?;
                 let raw = job.raw.as_ref();
@@ -431,7 +431,7 @@ impl OnlineConvert {
             .await
         {
             Ok((_, job)) => Ok(job),
-            Err(e) if e.kind() == ErrorKind::Conflict || ambiguous(&e) => {
+            Err(e) if e.kind() == ErrorKind::Conflict || e.is_ambiguous() => {
                 let job = self.get(handle).await?;
                 if !job.status.is_staged() {
                     return Ok(job);
@@ -563,6 +563,19 @@ impl OnlineConvert {
         self.get_list("conversions", url).await
     }
 
+    /// A PATCH whose answer only needs to be a success.
+    async fn patch(&self, op: &'static str, url: Url, body: &Value) -> Result<()> {
+        self.call(
+            RequestSpec::new(Operation::Other(op)),
+            Method::PATCH,
+            url,
+            Some(body),
+            &[],
+        )
+        .await
+        .map(|_| ())
+    }
+
     /// Reorders a staged job's inputs (`PATCH /jobs/{id}/input`): positions from 1 up to the
     /// job's input count, slide durations 0.1–120 s. Values out of range are refused before any
     /// request; the input count is read from the job before the change is sent.
@@ -570,15 +583,12 @@ impl OnlineConvert {
         check_order(orders)?;
         let job = self.get(handle).await?;
         check_positions(orders, job.raw.as_ref().map_or(0, input_count))?;
-        self.call(
-            RequestSpec::new(Operation::Other("reorder_inputs")),
-            Method::PATCH,
+        self.patch(
+            "reorder_inputs",
             self.job_url(handle, &["input"]),
-            Some(&order_body(orders)),
-            &[],
+            &order_body(orders),
         )
         .await
-        .map(|_| ())
     }
 
     /// Sets the password that opens an input (`PATCH /jobs/{id}/input/{input}`); only before
@@ -590,15 +600,12 @@ impl OnlineConvert {
         password: &Secret,
     ) -> Result<()> {
         let body = json!({"credentials": {"decrypt_password": password.expose()}});
-        self.call(
-            RequestSpec::new(Operation::Other("set_decrypt_password")),
-            Method::PATCH,
+        self.patch(
+            "set_decrypt_password",
             self.job_url(handle, &["input", input_id]),
-            Some(&body),
-            &[],
+            &body,
         )
         .await
-        .map(|_| ())
     }
 
     /// Changes a conversion's options and/or metadata (`PATCH /jobs/{id}/conversions/{c}`).
@@ -625,15 +632,12 @@ impl OnlineConvert {
         if let Some(m) = metadata {
             body["metadata"] = Value::Object(m);
         }
-        self.call(
-            RequestSpec::new(op),
-            Method::PATCH,
+        self.patch(
+            "patch_conversion",
             self.job_url(handle, &["conversions", conversion_id]),
-            Some(&body),
-            &[],
+            &body,
         )
         .await
-        .map(|_| ())
     }
 
     /// Renames an output and/or protects its download with a password
@@ -669,15 +673,12 @@ impl OnlineConvert {
                 "nothing to change",
             ));
         }
-        self.call(
-            RequestSpec::new(op),
-            Method::PATCH,
+        self.patch(
+            "patch_output",
             self.job_url(handle, &["output", output_id]),
-            Some(&body),
-            &[],
+            &body,
         )
         .await
-        .map(|_| ())
     }
 
     /// Streams an output protected with a download password. The password travels only in its
@@ -719,12 +720,6 @@ fn output_url(output: &Output) -> Result<&str> {
 
 fn input_count(raw: &Value) -> usize {
     raw["input"].as_array().map_or(0, Vec::len)
-}
-
-/// A failure after which the request may or may not have taken effect.
-fn ambiguous(e: &Error) -> bool {
-    e.delivery() == Delivery::Ambiguous
-        || (e.kind() == ErrorKind::Transport && e.http_status().is_some_and(|s| s >= 500))
 }
 
 /// The most catalog pages read for format lookups (the catalog is paged).
