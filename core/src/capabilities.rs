@@ -179,25 +179,19 @@ impl Capabilities {
                 return Some("output targets are not supported".into());
             }
             for input in &request.inputs {
-                let source = conversion
+                // An unknown source format is the provider's to judge (it may sniff the bytes).
+                let Some(source) = conversion
                     .source_format
                     .clone()
-                    .or_else(|| input.extension());
-                match (source, self.supports("*", "*")) {
-                    (Some(source), _) => {
-                        if self.supports(&source, &conversion.target) == Some(false) {
-                            return Some(format!(
-                                "converting {source} to {} is not supported",
-                                conversion.target
-                            ));
-                        }
-                    }
-                    (None, Some(false)) => {
-                        return Some(
-                            "the source format is unknown; set it on the conversion".into(),
-                        )
-                    }
-                    (None, _) => {}
+                    .or_else(|| input.extension())
+                else {
+                    continue;
+                };
+                if self.supports(&source, &conversion.target) == Some(false) {
+                    return Some(format!(
+                        "converting {source} to {} is not supported",
+                        conversion.target
+                    ));
                 }
             }
         }
