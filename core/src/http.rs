@@ -624,13 +624,14 @@ fn delivery_of(e: &reqwest::Error) -> Delivery {
     }
 }
 
-/// A lazily opened file as a request body stream of `Bytes`, read 64 KiB at a time: calling this
-/// again reopens the file, which is what makes a path upload retryable.
-pub fn file_body(path: PathBuf) -> reqwest::Body {
-    let stream = futures_util::stream::once(async move { tokio::fs::File::open(path).await })
+/// A lazily opened file as a stream of 64 KiB chunks: each call opens the file anew, which is
+/// what makes a path upload retryable.
+pub fn file_stream(
+    path: PathBuf,
+) -> impl futures_util::Stream<Item = std::io::Result<Bytes>> + Send + 'static {
+    futures_util::stream::once(async move { tokio::fs::File::open(path).await })
         .map_ok(|file| tokio_util::io::ReaderStream::with_capacity(file, 64 * 1024))
-        .try_flatten();
-    reqwest::Body::wrap_stream(stream)
+        .try_flatten()
 }
 
 /// The plain `GET` of [`ConversionProvider::download`](crate::ConversionProvider::download)'s

@@ -9,7 +9,7 @@ use futures_util::stream::BoxStream;
 use futures_util::{StreamExt, TryStreamExt};
 
 use crate::error::{Error, ErrorKind, Operation, Result};
-use crate::http::file_body;
+use crate::http::file_stream;
 use crate::model::{Input, InputSource, ReaderSource};
 
 /// The bytes of a local input, ready to become a request body: a path is reopened and a byte
@@ -81,31 +81,20 @@ impl UploadSource {
         operation: Operation,
         progress: Option<&Progress>,
     ) -> Result<reqwest::Body> {
-        if let Some(progress) = progress {
-            progress.restart();
-            let stream = self.stream(provider, operation)?;
-            let progress = progress.clone();
-            return Ok(reqwest::Body::wrap_stream(
-                stream.inspect_ok(move |chunk| progress.advance(chunk.len() as u64)),
-            ));
-        }
-        Ok(match self {
-            UploadSource::Path(p, _) => file_body(p.clone()),
-            UploadSource::Bytes(b) => reqwest::Body::from(b.clone()),
-            UploadSource::Reader(r) => {
-                let reader = r.take().ok_or_else(|| {
-                    Error::new(
-                        ErrorKind::InvalidInput,
-                        provider.to_owned(),
-                        operation,
-                        "the reader input was already consumed",
-                    )
-                })?;
-                reqwest::Body::wrap_stream(tokio_util::io::ReaderStream::with_capacity(
-                    reader,
-                    64 * 1024,
-                ))
+        let stream = match (self, progress) {
+            // One buffer, nobody watching: no need to cut it up.
+            (UploadSource::Bytes(b), None) => return Ok(reqwest::Body::from(b.clone())),
+            _ => self.stream(provider, operation)?,
+        };
+        Ok(match progress {
+            Some(progress) => {
+                progress.restart();
+                let progress = progress.clone();
+                reqwest::Body::wrap_stream(
+                    stream.inspect_ok(move |chunk| progress.advance(chunk.len() as u64)),
+                )
             }
+            None => reqwest::Body::wrap_stream(stream),
         })
     }
 
@@ -114,15 +103,8 @@ impl UploadSource {
         provider: &str,
         operation: Operation,
     ) -> Result<BoxStream<'static, std::io::Result<Bytes>>> {
-        const CHUNK: usize = 64 * 1024;
         Ok(match self {
-            UploadSource::Path(p, _) => {
-                let path = p.clone();
-                futures_util::stream::once(async move { tokio::fs::File::open(path).await })
-                    .map_ok(|f| tokio_util::io::ReaderStream::with_capacity(f, CHUNK))
-                    .try_flatten()
-                    .boxed()
-            }
+            UploadSource::Path(p, _) => file_stream(p.clone()).boxed(),
             UploadSource::Bytes(b) => {
                 let b = b.clone();
                 let chunks: Vec<std::io::Result<Bytes>> = (0..b.len())
@@ -145,6 +127,9 @@ impl UploadSource {
         })
     }
 }
+
+/// The size of the chunks a body is streamed in.
+const CHUNK: usize = 64 * 1024;
 
 type ProgressFn = dyn Fn(ProgressEvent) + Send + Sync;
 

@@ -346,3 +346,45 @@ async fn a_cloud_location_needs_a_provider() {
     let e = oc.submit(&request).await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::InvalidInput);
 }
+
+#[tokio::test]
+async fn upload_progress_is_reported_chunk_by_chunk() {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::Arc;
+
+    use multiconvert_core::upload::{Progress, ProgressEvent};
+
+    let (_, r) = replay("upload_input_completes").await;
+    let sent = Arc::new(AtomicU64::new(0));
+    let restarts = Arc::new(AtomicU64::new(0));
+    let (s, rs) = (sent.clone(), restarts.clone());
+    let mut request = JobRequest::new(
+        Input::path(common::fixtures().join("../../conformance/assets/sample.png")),
+        Conversion::to("jpg").category("image"),
+    );
+    request.upload_progress = Some(Progress::new(move |event| match event {
+        ProgressEvent::Restart => {
+            rs.fetch_add(1, Ordering::SeqCst);
+            s.store(0, Ordering::SeqCst);
+        }
+        ProgressEvent::Advance(n) => {
+            s.fetch_add(n, Ordering::SeqCst);
+        }
+        _ => {}
+    }));
+    let oc = oc(&r.base_url());
+    let job = oc
+        .convert(
+            &request,
+            &multiconvert_conformance::scenarios::fast_policy(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(job.status, JobStatus::Completed);
+    assert_eq!(
+        sent.load(Ordering::SeqCst),
+        165,
+        "every byte of the sample, once"
+    );
+    assert_eq!(restarts.load(Ordering::SeqCst), 1);
+}
