@@ -64,6 +64,7 @@ pub struct Config {
     pub(crate) http: HttpConfig,
     pub(crate) poll_policy: PollPolicy,
     pub(crate) conversion_timeout: Duration,
+    pub(crate) inline_uploads: bool,
 }
 
 impl fmt::Debug for Config {
@@ -76,6 +77,7 @@ impl fmt::Debug for Config {
             .field("http", &self.http)
             .field("poll_policy", &self.poll_policy)
             .field("conversion_timeout", &self.conversion_timeout)
+            .field("inline_uploads", &self.inline_uploads)
             .finish()
     }
 }
@@ -148,6 +150,7 @@ pub struct ConfigBuilder {
     http: Option<HttpConfig>,
     poll_policy: Option<PollPolicy>,
     conversion_timeout: Option<Duration>,
+    inline_uploads: bool,
 }
 
 impl fmt::Debug for ConfigBuilder {
@@ -197,6 +200,13 @@ impl ConfigBuilder {
         self.conversion_timeout = Some(timeout);
         self
     }
+    /// Sends local files inline, as multipart file parts of the convert request, instead of
+    /// uploading them first (`POST /upload`) and passing their FileId. One round trip less; the
+    /// default (off) keeps the convert request small and the upload separately retryable.
+    pub fn inline_uploads(mut self, inline: bool) -> Self {
+        self.inline_uploads = inline;
+        self
+    }
     /// Checks and builds.
     pub fn build(self) -> Result<Config> {
         let secret = self
@@ -217,6 +227,7 @@ impl ConfigBuilder {
             http: self.http.unwrap_or_default(),
             poll_policy: self.poll_policy.unwrap_or_else(default_poll_policy),
             conversion_timeout: timeout,
+            inline_uploads: self.inline_uploads,
         })
     }
 }

@@ -21,8 +21,8 @@ use url::Url;
 
 use crate::config::{AsyncRoute, AuthMode, Config};
 use crate::request::{
-    content_disposition, convert_segments, form_fields, job_segments, new_job_id, source_format,
-    upload_filename, FileValue,
+    content_disposition, convert_segments, form_fields, inline_parts, job_segments, new_job_id,
+    source_format, upload_filename, FileValue,
 };
 use crate::response::{
     classify_poll, classify_submit, parse_error, parse_poll, parse_result, parse_submit,
@@ -139,32 +139,7 @@ impl ConvertApi {
     async fn upload_with(&self, input: &Input, progress: Option<Progress>) -> Result<String> {
         let op = Operation::Upload;
         let filename = upload_filename(input);
-        let source = match &input.source {
-            InputSource::Base64(data) => {
-                let payload = data
-                    .rsplit_once("base64,")
-                    .map_or(data.as_str(), |(_, d)| d);
-                let bytes = base64::engine::general_purpose::STANDARD
-                    .decode(payload.trim())
-                    .map_err(|_| {
-                        Error::new(
-                            ErrorKind::InvalidInput,
-                            NAME,
-                            op,
-                            "the base64 input does not decode",
-                        )
-                    })?;
-                UploadSource::Bytes(Bytes::from(bytes))
-            }
-            _ => UploadSource::of(input, NAME, op).await?.ok_or_else(|| {
-                Error::new(
-                    ErrorKind::InvalidInput,
-                    NAME,
-                    op,
-                    "this input is not uploaded",
-                )
-            })?,
-        };
+        let source = source_of(input, op).await?;
         // An upload creates no job (at worst an orphan file that expires), so it may be resent.
         let replay = if source.is_replayable() {
             Replay::Idempotent
@@ -212,6 +187,14 @@ impl ConvertApi {
                 InputSource::Path(_)
                 | InputSource::Bytes(_)
                 | InputSource::Reader(_)
+                | InputSource::Base64(_)
+                    if self.config.inline_uploads =>
+                {
+                    FileValue::Inline
+                }
+                InputSource::Path(_)
+                | InputSource::Bytes(_)
+                | InputSource::Reader(_)
                 | InputSource::Base64(_) => FileValue::File(
                     self.upload_with(input, request.upload_progress.clone())
                         .await?,
@@ -229,18 +212,43 @@ impl ConvertApi {
         Ok(values)
     }
 
-    /// Sends the convert request once (with the retry loop's safe retries).
+    /// Sends the convert request (with the retry loop's safe retries): a form, or a multipart
+    /// request when inputs travel inline.
     async fn send_convert(
         &self,
-        url: &Url,
-        fields: &[(String, String)],
+        prepared: &Prepared,
         spec: RequestSpec,
     ) -> Result<(StatusCode, HeaderMap, Bytes)> {
         let op = spec.operation();
+        let spec = if prepared.inline.iter().any(|p| !p.source.is_replayable()) {
+            spec.replay(Replay::OneShot)
+        } else {
+            spec
+        };
+        let spec = if prepared.inline.is_empty() {
+            spec
+        } else {
+            spec.phase(Phase::Upload)
+        };
         let response = self
             .http
             .send(spec, |client| {
-                Ok(self.authorize(client.post(url.clone())).form(fields))
+                let rb = self.authorize(client.post(prepared.url.clone()));
+                if prepared.inline.is_empty() {
+                    return Ok(rb.form(&prepared.fields));
+                }
+                let mut form = reqwest::multipart::Form::new();
+                for (name, value) in &prepared.fields {
+                    form = form.text(name.clone(), value.clone());
+                }
+                for part in &prepared.inline {
+                    let body = part.source.body(NAME, op, prepared.progress.as_ref())?;
+                    let file =
+                        reqwest::multipart::Part::stream_with_length(body, part.source.len())
+                            .file_name(part.filename.clone());
+                    form = form.part(part.name.clone(), file);
+                }
+                Ok(rb.multipart(form))
             })
             .await?;
         let (status, headers, body) = self.http.read_body(op, response, MAX_JSON).await?;
@@ -265,18 +273,15 @@ impl ConvertApi {
     /// drops, the result is recovered by polling that JobId instead of converting (and paying)
     /// again. The read timeout is the conversion timeout plus 10 s.
     pub async fn convert_sync(&self, request: &JobRequest) -> Result<Job> {
-        let Prepared {
-            handle,
-            url,
-            fields,
-        } = self.prepare(request, false).await?;
+        let prepared = self.prepare(request, false).await?;
+        let handle = prepared.handle.clone();
         let job_id = handle.id.clone();
         let timeout = self.config.conversion_timeout;
         let spec = RequestSpec::new(Operation::Submit)
             .replay(Replay::CreatesJob)
             .classify(classify_submit)
             .timeout(timeout + std::time::Duration::from_secs(10));
-        match self.send_convert(&url, &fields, spec).await {
+        match self.send_convert(&prepared, spec).await {
             Ok((_, _, body)) => {
                 let mut job = Job::new(handle, JobStatus::Completed);
                 job.outputs = parse_result(&body, Operation::Submit)?;
@@ -322,11 +327,22 @@ impl ConvertApi {
             &job_id,
             self.config.conversion_timeout.as_secs(),
         )?;
+        let mut inline = Vec::new();
+        for (name, index) in inline_parts(&files) {
+            let input = &request.inputs[index];
+            inline.push(InlinePart {
+                name,
+                filename: upload_filename(input),
+                source: source_of(input, Operation::Submit).await?,
+            });
+        }
         let handle = JobHandle::new(NAME, job_id).with_meta("route", route.as_str());
         Ok(Prepared {
             handle,
             url,
             fields,
+            inline,
+            progress: request.upload_progress.clone(),
         })
     }
 
@@ -391,11 +407,50 @@ impl ConvertApi {
     }
 }
 
+/// The bytes of a local or base64 input.
+async fn source_of(input: &Input, op: Operation) -> Result<UploadSource> {
+    match &input.source {
+        InputSource::Base64(data) => {
+            let payload = data
+                .rsplit_once("base64,")
+                .map_or(data.as_str(), |(_, d)| d);
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(payload.trim())
+                .map_err(|_| {
+                    Error::new(
+                        ErrorKind::InvalidInput,
+                        NAME,
+                        op,
+                        "the base64 input does not decode",
+                    )
+                })?;
+            Ok(UploadSource::Bytes(Bytes::from(bytes)))
+        }
+        _ => UploadSource::of(input, NAME, op).await?.ok_or_else(|| {
+            Error::new(
+                ErrorKind::InvalidInput,
+                NAME,
+                op,
+                "this input is not uploaded",
+            )
+        }),
+    }
+}
+
+/// An input sent inline as a multipart file part.
+struct InlinePart {
+    name: String,
+    filename: String,
+    source: UploadSource,
+}
+
 /// A convert request ready to send.
 struct Prepared {
     handle: JobHandle,
     url: Url,
     fields: Vec<(String, String)>,
+    inline: Vec<InlinePart>,
+    progress: Option<Progress>,
 }
 
 /// Format lookups with `GET /info/canconvert/{from}/to/{to}` (200 = supported, 404 = not),
@@ -434,18 +489,15 @@ impl ConversionProvider for ConvertApi {
     }
 
     async fn submit(&self, request: &JobRequest) -> Result<JobHandle> {
-        let Prepared {
-            handle,
-            url,
-            fields,
-        } = self.prepare(request, true).await?;
+        let prepared = self.prepare(request, true).await?;
+        let handle = prepared.handle.clone();
         let job_id = handle.id.clone();
         // Refusals (429, 503 throttling) and never-sent requests are resent by the retry loop;
         // anything ambiguous is reconciled below by the JobId, never blindly resent.
         let spec = RequestSpec::new(Operation::Submit)
             .replay(Replay::CreatesJob)
             .classify(classify_submit);
-        let answer = match self.send_convert(&url, &fields, spec).await {
+        let answer = match self.send_convert(&prepared, spec).await {
             Ok((_, _, body)) => parse_submit(&body)?,
             Err(e) if e.is_ambiguous() => {
                 tracing::debug!(provider = NAME, job = %job_id, "submit outcome unknown: polling the JobId");
@@ -453,7 +505,7 @@ impl ConversionProvider for ConvertApi {
                     Ok(Some(_)) => return Ok(handle),
                     Ok(None) => {
                         // Not there (yet): resend with the same JobId, never a new one.
-                        let (_, _, body) = self.send_convert(&url, &fields, spec).await?;
+                        let (_, _, body) = self.send_convert(&prepared, spec).await?;
                         parse_submit(&body)?
                     }
                     Err(_) => return Err(e),

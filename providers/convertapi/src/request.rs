@@ -131,16 +131,38 @@ fn option_text(value: &Value) -> String {
     }
 }
 
-/// What one input becomes: a `File`/`Files[i]` value (URL or FileId), or a web page `Url`.
+/// What one input becomes: a `File`/`Files[i]` value (URL or FileId), a web page `Url`, or a
+/// file part sent inline in a multipart request.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum FileValue {
     /// A URL or a FileId.
     File(String),
     /// A web page (`from` = `web`).
     Url(String),
+    /// The bytes themselves, as a multipart file part (see [`inline_parts`]).
+    Inline,
 }
 
-/// The form fields of a convert request. `files` holds one value per input, in order.
+fn file_param(count: usize, index: usize) -> String {
+    if count == 1 {
+        "File".to_owned()
+    } else {
+        format!("Files[{index}]")
+    }
+}
+
+/// The multipart part names of inline inputs, with the input each carries.
+pub fn inline_parts(files: &[FileValue]) -> Vec<(String, usize)> {
+    files
+        .iter()
+        .enumerate()
+        .filter(|(_, f)| matches!(f, FileValue::Inline))
+        .map(|(i, _)| (file_param(files.len(), i), i))
+        .collect()
+}
+
+/// The text fields of a convert request. `files` holds one value per input, in order; inline
+/// inputs get no field here (they travel as the file parts [`inline_parts`] names).
 pub fn form_fields(
     request: &JobRequest,
     files: &[FileValue],
@@ -152,19 +174,16 @@ pub fn form_fields(
         .first()
         .ok_or_else(|| invalid("a job needs a conversion"))?;
     let mut fields = Vec::new();
-    match files {
-        [] => return Err(invalid("a job needs an input")),
-        [FileValue::File(v)] => fields.push(("File".to_owned(), v.clone())),
-        [FileValue::Url(v)] => fields.push(("Url".to_owned(), v.clone())),
-        many => {
-            for (i, f) in many.iter().enumerate() {
-                match f {
-                    FileValue::File(v) => fields.push((format!("Files[{i}]"), v.clone())),
-                    FileValue::Url(_) => {
-                        return Err(invalid("a web page cannot be one of several inputs"))
-                    }
-                }
-            }
+    if files.is_empty() {
+        return Err(invalid("a job needs an input"));
+    }
+    for (i, f) in files.iter().enumerate() {
+        match f {
+            FileValue::File(v) => fields.push((file_param(files.len(), i), v.clone())),
+            FileValue::Url(v) if files.len() == 1 => fields.push(("Url".to_owned(), v.clone())),
+            FileValue::Url(_) => return Err(invalid("a web page cannot be one of several inputs")),
+            // Sent as a file part by the caller: see `inline_parts`.
+            FileValue::Inline => {}
         }
     }
     fields.push(("StoreFile".into(), "true".into()));

@@ -319,3 +319,22 @@ async fn a_hostile_result_filename_stays_in_the_target_directory() {
     assert_eq!(saved.path, target.join("evil.pdf"));
     assert!(!dir.path().join("evil.pdf").exists());
 }
+
+#[tokio::test]
+async fn local_files_can_travel_inline_in_one_multipart_request() {
+    let (_, r) = replay(AsyncRoute::Current, "inline_upload").await;
+    let p = ConvertApi::new(
+        builder(&r.base_url(), AsyncRoute::Current)
+            .inline_uploads(true)
+            .build()
+            .unwrap(),
+    )
+    .unwrap();
+    let request = standard_request(Input::bytes(
+        multiconvert_conformance::scenarios::SAMPLE_PNG,
+        "sample.png",
+    ));
+    let handle = p.submit(&request).await.unwrap();
+    assert!(is_valid_job_id(&handle.id));
+    verify(&r);
+}
