@@ -142,7 +142,7 @@ pub trait ProviderExt: ConversionProvider {
         self.poll(&handle).await
     }
 
-    /// Streams `output` to `dest` (a directory, or a file path) as [`crate::download::save`] does.
+    /// Streams `output` to `dest` (a directory, or a file path) as [`crate::download::save_stream`] does.
     async fn save(&self, output: &Output, dest: &Path, options: &SaveOptions) -> Result<Saved> {
         let name = self.info().name.clone();
         let stream = self.download(output).await?;
