@@ -13,7 +13,7 @@ use crate::capabilities::{Capabilities, ProviderInfo};
 use crate::error::{Attempt, Error, ErrorKind, Operation, Result};
 use crate::model::{Job, JobHandle, JobRequest, Output, WebhookEvent, WebhookRequest};
 use crate::poll::PollPolicy;
-use crate::provider::{ByteStream, ConversionProvider};
+use crate::provider::{ByteStream, ConversionProvider, ProviderExt};
 
 /// The handle meta key under which a router records its attempts (JSON).
 pub const ATTEMPTS_META: &str = "failover.attempts";
@@ -247,28 +247,21 @@ impl Failover {
         None
     }
 
-    /// Tags outputs with their owner, so `download` finds it.
-    fn tag(job: &mut Job) {
-        for output in &mut job.outputs {
-            if output.provider.is_none() {
-                output.provider = Some(job.handle.provider.clone());
-            }
-        }
-    }
-}
-
-#[async_trait]
-impl ConversionProvider for Failover {
-    fn info(&self) -> &ProviderInfo {
-        &self.info
-    }
-
-    async fn submit(&self, request: &JobRequest) -> Result<JobHandle> {
-        let mut attempts = Vec::new();
+    /// Submits to the first member that can take the job, leaving out the members named in
+    /// `excluded`; `attempts` are earlier attempts to report with this one.
+    async fn submit_among(
+        &self,
+        request: &JobRequest,
+        excluded: &[String],
+        mut attempts: Vec<Attempt>,
+    ) -> Result<JobHandle> {
         let mut called = 0;
         let mut last_error: Option<Error> = None;
         for member in &self.members {
             let name = member.name();
+            if excluded.contains(&name) {
+                continue;
+            }
             if called >= self.max_attempts {
                 attempts.push(Attempt::skipped(&name, "the attempt cap was reached"));
                 continue;
@@ -337,6 +330,62 @@ impl ConversionProvider for Failover {
                 .with_attempts(attempts)
             }
         })
+    }
+
+    /// Converts `request`, and when the owning vendor reports the job failed on its own side
+    /// ([`Job::failed_on_vendor_side`]: an internal error or timeout, not the input), cools that
+    /// member down and submits to the next one. Only a replayable request (no one-shot reader) is
+    /// resubmitted; a job that failed because of its input is never tried elsewhere.
+    pub async fn convert_resubmitting(
+        &self,
+        request: &JobRequest,
+        policy: &PollPolicy,
+    ) -> Result<Job> {
+        let mut excluded = Vec::new();
+        let mut attempts = Vec::new();
+        loop {
+            let handle = self.submit_among(request, &excluded, attempts).await?;
+            attempts = Failover::attempts(&handle);
+            let job = self.wait(&handle, policy).await?;
+            if job.status == crate::model::JobStatus::Completed {
+                return Ok(job);
+            }
+            let owner = handle.provider.clone();
+            let others_left = self
+                .members
+                .iter()
+                .any(|m| m.name() != owner && !excluded.contains(&m.name()));
+            if !(job.failed_on_vendor_side() && request.is_replayable() && others_left) {
+                return Err(crate::provider::failed_job_error(&owner, &job));
+            }
+            let error = crate::provider::failed_job_error(&owner, &job);
+            tracing::warn!(member = %owner, job = %handle.id, error = %error, "failover: the vendor failed the job; resubmitting elsewhere");
+            if let Some(member) = self.members.iter().find(|m| m.name() == owner) {
+                member.cool_down(Instant::now() + self.base_cooldown);
+            }
+            attempts.push(Attempt::failed(&owner, &error));
+            excluded.push(owner);
+        }
+    }
+
+    /// Tags outputs with their owner, so `download` finds it.
+    fn tag(job: &mut Job) {
+        for output in &mut job.outputs {
+            if output.provider.is_none() {
+                output.provider = Some(job.handle.provider.clone());
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl ConversionProvider for Failover {
+    fn info(&self) -> &ProviderInfo {
+        &self.info
+    }
+
+    async fn submit(&self, request: &JobRequest) -> Result<JobHandle> {
+        self.submit_among(request, &[], Vec::new()).await
     }
 
     async fn poll(&self, handle: &JobHandle) -> Result<Job> {

@@ -46,6 +46,7 @@ pub use error::{Attempt, Delivery, Error, ErrorKind, Operation, Result};
 pub use model::{
     Checksum, CloudLocation, Conversion, Input, InputKind, InputSource, Job, JobHandle, JobMessage,
     JobRequest, JobStatus, JsonMap, Output, ReaderSource, Severity, WebhookEvent, WebhookRequest,
+    VENDOR_SOURCE,
 };
 pub use poll::PollPolicy;
 pub use provider::{failed_job_error, ByteStream, ConversionProvider, ProviderExt};

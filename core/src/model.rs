@@ -601,7 +601,20 @@ impl Job {
             .iter()
             .filter(|m| m.severity == Severity::Error)
     }
+    /// True when the job failed and every error is the vendor's own (source
+    /// [`VENDOR_SOURCE`]): the same input may well convert elsewhere.
+    pub fn failed_on_vendor_side(&self) -> bool {
+        self.status == JobStatus::Failed
+            && self.errors().next().is_some()
+            && self
+                .errors()
+                .all(|m| m.source.as_deref() == Some(VENDOR_SOURCE))
+    }
 }
+
+/// The [`JobMessage::source`] of a failure on the vendor's side (an internal error, a conversion
+/// timeout), as opposed to one caused by the input.
+pub const VENDOR_SOURCE: &str = "vendor";
 
 impl fmt::Debug for Job {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

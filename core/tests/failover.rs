@@ -310,3 +310,113 @@ async fn a_one_shot_reader_is_never_offered_to_a_second_member() {
     assert!(router.submit(&request).await.is_err());
     assert_eq!(b.calls(), 0);
 }
+
+/// A member that accepts every job and then fails it, blaming `source`.
+#[derive(Debug)]
+struct FailsJobs {
+    info: ProviderInfo,
+    source: &'static str,
+    submits: Mutex<usize>,
+}
+
+impl FailsJobs {
+    fn new(name: &str, source: &'static str) -> Arc<Self> {
+        Arc::new(FailsJobs {
+            info: ProviderInfo::new(
+                name.to_owned(),
+                Capabilities::new().with_remote_input(true),
+                PollPolicy::default(),
+            ),
+            source,
+            submits: Mutex::new(0),
+        })
+    }
+}
+
+#[async_trait]
+impl ConversionProvider for FailsJobs {
+    fn info(&self) -> &ProviderInfo {
+        &self.info
+    }
+    async fn submit(&self, _: &JobRequest) -> Result<JobHandle> {
+        *self.submits.lock().unwrap() += 1;
+        Ok(JobHandle::new(self.info.name.to_string(), "doomed"))
+    }
+    async fn poll(&self, h: &JobHandle) -> Result<Job> {
+        let mut job = Job::new(h.clone(), multiconvert_core::JobStatus::Failed);
+        job.messages
+            .push(multiconvert_core::JobMessage::error("it broke").with_source(self.source, None));
+        Ok(job)
+    }
+    fn webhook(&self, _: &WebhookRequest) -> Result<WebhookEvent> {
+        Err(Error::new(
+            ErrorKind::WebhookRejected,
+            "fake",
+            Operation::Webhook,
+            "no",
+        ))
+    }
+    async fn delete(&self, _: &JobHandle) -> Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_vendor_side_failure_is_resubmitted_to_the_next_member() {
+    let broken = FailsJobs::new("broken", multiconvert_core::VENDOR_SOURCE);
+    let good = Scripted::new("good".into(), true, vec![]);
+    let router = Failover::builder()
+        .member(broken.clone())
+        .member(good.clone())
+        .build()
+        .unwrap();
+    let job = router
+        .convert_resubmitting(&remote_request(), &PollPolicy::default())
+        .await
+        .unwrap();
+    assert_eq!(job.handle.provider, "good");
+    assert_eq!(good.calls(), 1);
+    let attempts = Failover::attempts(&job.handle);
+    assert_eq!(attempts.len(), 3, "{attempts:?}");
+    assert_eq!(attempts[1].error, Some(ErrorKind::ConversionFailed));
+    assert!(router.is_cooling("broken"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failure_caused_by_the_input_is_never_resubmitted() {
+    let strict = FailsJobs::new("strict", "input");
+    let good = Scripted::new("good".into(), true, vec![]);
+    let router = Failover::builder()
+        .member(strict.clone())
+        .member(good.clone())
+        .build()
+        .unwrap();
+    let e = router
+        .convert_resubmitting(&remote_request(), &PollPolicy::default())
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::ConversionFailed);
+    assert_eq!(good.calls(), 0);
+    assert_eq!(*strict.submits.lock().unwrap(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn when_every_member_fails_on_its_side_the_last_failure_is_returned() {
+    let a = FailsJobs::new("a", multiconvert_core::VENDOR_SOURCE);
+    let b = FailsJobs::new("b", multiconvert_core::VENDOR_SOURCE);
+    let router = Failover::builder()
+        .member(a.clone())
+        .member(b.clone())
+        .build()
+        .unwrap();
+    let e = router
+        .convert_resubmitting(&remote_request(), &PollPolicy::default())
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::ConversionFailed);
+    assert_eq!(e.provider(), "b");
+    assert_eq!(
+        (*a.submits.lock().unwrap(), *b.submits.lock().unwrap()),
+        (1, 1)
+    );
+}

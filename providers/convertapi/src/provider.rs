@@ -358,10 +358,14 @@ impl ConvertApi {
         if let Some(job) = lock(&self.results).get(&handle.id) {
             return Ok(job.clone());
         }
-        let job_lock = lock(&self.poll_locks)
-            .entry(handle.id.clone())
-            .or_default()
-            .clone();
+        let job_lock = {
+            let mut locks = lock(&self.poll_locks);
+            if locks.len() >= MAX_CACHED {
+                // Forget locks nobody holds (jobs abandoned before they finished).
+                locks.retain(|_, l| Arc::strong_count(l) > 1);
+            }
+            locks.entry(handle.id.clone()).or_default().clone()
+        };
         let _in_flight = job_lock.lock().await;
         if let Some(job) = lock(&self.results).get(&handle.id) {
             return Ok(job.clone());
@@ -385,7 +389,11 @@ impl ConvertApi {
                     self.remember(&job);
                     lock(&self.poll_locks).remove(&handle.id);
                 } else {
-                    lock(&self.seen).insert(handle.id.clone());
+                    let mut seen = lock(&self.seen);
+                    if seen.len() >= MAX_CACHED {
+                        seen.clear();
+                    }
+                    seen.insert(handle.id.clone());
                 }
                 Ok(job)
             }

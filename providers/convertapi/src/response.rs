@@ -136,13 +136,19 @@ pub fn parse_poll(
         500..=599 => match serde_json::from_slice::<WireError>(body) {
             Ok(error) if error.code.is_some() || error.message.is_some() => {
                 let mut job = Job::new(handle.clone(), JobStatus::Failed);
+                // 5000 (timeout), 5001 (failed) and 50050 (unexpected) are ConvertAPI's own
+                // failures; the other 5xxx codes are caused by the input.
+                let source = match error.code.as_deref() {
+                    Some("5000" | "5001" | "50050") => multiconvert_core::VENDOR_SOURCE,
+                    _ => "conversion",
+                };
                 let mut message = JobMessage::error(
                     error
                         .message
                         .clone()
                         .unwrap_or_else(|| "the conversion failed".into()),
                 )
-                .with_source("conversion", None);
+                .with_source(source, None);
                 if let Some(code) = error.code {
                     message = message.with_code(code);
                 }

@@ -214,6 +214,12 @@ fn poll_answers() {
     .unwrap();
     assert_eq!(failed.status, JobStatus::Failed);
     assert_eq!(failed.messages[0].code.as_deref(), Some("5003"));
+    assert!(
+        !failed.failed_on_vendor_side(),
+        "a password-protected input is the input's fault"
+    );
+    let timed_out = job(500, r#"{"Code":5000,"Message":"Conversion timeout."}"#).unwrap();
+    assert!(timed_out.failed_on_vendor_side());
     let done = job(200, r#"{"ConversionTime":2,"Files":[{"FileName":"a.pdf","FileSize":"10","Url":"https://x/d/1/a.pdf"}]}"#).unwrap();
     assert_eq!(done.outputs[0].size, Some(10));
     assert_eq!(job(404, "").unwrap_err().kind(), ErrorKind::NotFound);
