@@ -174,28 +174,19 @@ impl Capabilities {
         if request.callback.is_some() && !self.webhooks {
             return Some("callbacks are not supported".into());
         }
-        for conversion in &request.conversions {
-            if !conversion.output_targets.is_empty() && !self.output_targets {
-                return Some("output targets are not supported".into());
-            }
-            for input in &request.inputs {
-                // An unknown source format is the provider's to judge (it may sniff the bytes).
-                let Some(source) = conversion
-                    .source_format
-                    .clone()
-                    .or_else(|| input.extension())
-                else {
-                    continue;
-                };
-                if self.supports(&source, &conversion.target) == Some(false) {
-                    return Some(format!(
-                        "converting {source} to {} is not supported",
-                        conversion.target
-                    ));
-                }
-            }
+        if !self.output_targets
+            && request
+                .conversions
+                .iter()
+                .any(|c| !c.output_targets.is_empty())
+        {
+            return Some("output targets are not supported".into());
         }
-        None
+        request
+            .format_pairs()
+            .into_iter()
+            .find(|(source, target)| self.supports(source, target) == Some(false))
+            .map(|(source, target)| format!("converting {source} to {target} is not supported"))
     }
 }
 

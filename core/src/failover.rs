@@ -221,26 +221,16 @@ impl Failover {
             return Some(reason);
         }
         let catalog = member.catalog.as_ref()?;
-        for conversion in &request.conversions {
-            for input in &request.inputs {
-                let Some(source) = conversion
-                    .source_format
-                    .clone()
-                    .or_else(|| input.extension())
-                else {
-                    continue;
-                };
-                match catalog.supports(&source, &conversion.target).await {
-                    Ok(Some(false)) => {
-                        return Some(format!(
-                            "its catalog has no {source} to {} conversion",
-                            conversion.target
-                        ))
-                    }
-                    Ok(_) => {}
-                    Err(e) => {
-                        tracing::debug!(member = %member.name(), error = %e, "catalog lookup failed; trying the member anyway")
-                    }
+        for (source, target) in request.format_pairs() {
+            match catalog.supports(&source, &target).await {
+                Ok(Some(false)) => {
+                    return Some(format!(
+                        "its catalog has no {source} to {target} conversion"
+                    ))
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::debug!(member = %member.name(), error = %e, "catalog lookup failed; trying the member anyway")
                 }
             }
         }

@@ -113,6 +113,24 @@ impl JobRequest {
     pub fn needs_job_id_for_callback(&self) -> bool {
         self.callback.is_some() && self.callback_signer.is_some()
     }
+    /// Every (source, target) format pair the job converts whose source is known, from the
+    /// conversion's `source_format` or the input's extension. An unknown source is left to the
+    /// provider (it may sniff the bytes).
+    pub fn format_pairs(&self) -> Vec<(String, String)> {
+        let mut pairs = Vec::new();
+        for conversion in &self.conversions {
+            for input in &self.inputs {
+                if let Some(source) = conversion
+                    .source_format
+                    .clone()
+                    .or_else(|| input.extension())
+                {
+                    pairs.push((source, conversion.target.clone()));
+                }
+            }
+        }
+        pairs
+    }
     /// True when every input can be sent again (no one-shot reader): only then may a router
     /// resubmit the request elsewhere.
     pub fn is_replayable(&self) -> bool {
