@@ -80,10 +80,11 @@ fn attempts_of(handle: &JobHandle) -> Vec<Attempt> {
 async fn convert(args: ConvertArgs) -> u8 {
     let json = args.json;
     let bars = Bars::new(json);
-    let provider = match providers::build(args.provider) {
-        Ok(p) => p,
+    let built = match providers::build(args.provider) {
+        Ok(b) => b,
         Err(e) => return fail(&e, json),
     };
+    let provider = built.provider();
     let input = input_of(&args.input);
     let mut conversion = Conversion::to(&args.to);
     if let Some(from) = &args.from {
@@ -104,16 +105,15 @@ async fn convert(args: ConvertArgs) -> u8 {
         }
         _ => None,
     };
-    let submitted = provider.submit(&request).await;
-    if let Some(bar) = upload_bar {
-        bar.finish_and_clear();
-    }
-    let handle = match submitted {
-        Ok(h) => h,
-        Err(e) => return fail(&e, json),
-    };
-
     if args.no_wait {
+        let submitted = provider.submit(&request).await;
+        if let Some(bar) = upload_bar {
+            bar.finish_and_clear();
+        }
+        let handle = match submitted {
+            Ok(h) => h,
+            Err(e) => return fail(&e, json),
+        };
         let status = provider
             .poll(&handle)
             .await
@@ -132,19 +132,41 @@ async fn convert(args: ConvertArgs) -> u8 {
         policy = policy.with_deadline(std::time::Duration::from_secs(secs));
     }
     let spinner = bars.waiting();
-    let waited = provider
-        .wait_with(&handle, &policy, &|job: &Job| {
-            spinner.set_message(format!("waiting: {}", job.status))
-        })
-        .await;
+    let observe = |job: &Job| {
+        if let Some(bar) = &upload_bar {
+            bar.finish_and_clear();
+        }
+        spinner.set_message(format!("waiting: {}", job.status))
+    };
+    let converted = match &built {
+        // A vendor that fails the job on its own side hands it to the next one.
+        providers::Built::Router(router) => {
+            router
+                .convert_resubmitting_with(&request, &policy, &observe)
+                .await
+        }
+        providers::Built::Single(single) => match single.submit(&request).await {
+            Ok(handle) => single
+                .wait_with(&handle, &policy, &observe)
+                .await
+                .and_then(|job| {
+                    if job.status == JobStatus::Completed {
+                        Ok(job)
+                    } else {
+                        Err(failed_job_error(&job.handle.provider, &job))
+                    }
+                }),
+            Err(e) => Err(e),
+        },
+    };
+    if let Some(bar) = &upload_bar {
+        bar.finish_and_clear();
+    }
     spinner.finish_and_clear();
-    let job = match waited {
+    let job = match converted {
         Ok(job) => job,
         Err(e) => return fail(&e, json),
     };
-    if job.status != JobStatus::Completed {
-        return fail(&failed_job_error(&job.handle.provider, &job), json);
-    }
     let options = SaveOptions::default().overwrite(match args.on_conflict {
         OnConflict::Error => Overwrite::Never,
         OnConflict::Overwrite => Overwrite::Replace,
@@ -166,7 +188,7 @@ async fn convert(args: ConvertArgs) -> u8 {
         &job.handle,
         job.status.as_str(),
         &saved,
-        &attempts_of(&handle),
+        &attempts_of(&job.handle),
     );
     exit::OK
 }
@@ -237,7 +259,7 @@ fn print_result(
 
 async fn status(args: JobArgs) -> u8 {
     let provider = match providers::build(args.provider.into()) {
-        Ok(p) => p,
+        Ok(b) => b.provider(),
         Err(e) => return fail(&e, args.json),
     };
     let handle = JobHandle::new(provider.info().name.to_string(), args.job_id);
@@ -287,7 +309,7 @@ async fn status(args: JobArgs) -> u8 {
 
 async fn delete(args: DeleteArgs) -> u8 {
     let provider = match providers::build(args.provider.into()) {
-        Ok(p) => p,
+        Ok(b) => b.provider(),
         Err(e) => return fail(&e, args.json),
     };
     let handle = JobHandle::new(provider.info().name.to_string(), args.job_id);

@@ -24,11 +24,29 @@ pub fn convertapi_configured() -> bool {
     set("CONVERTAPI_SECRET")
 }
 
+/// A built provider: one vendor, or the `auto` router over several.
+pub enum Built {
+    /// One provider.
+    Single(Arc<dyn ConversionProvider>),
+    /// The failover router of `auto`.
+    Router(Arc<Failover>),
+}
+
+impl Built {
+    /// The provider, whichever it is.
+    pub fn provider(&self) -> Arc<dyn ConversionProvider> {
+        match self {
+            Built::Single(p) => p.clone(),
+            Built::Router(r) => r.clone(),
+        }
+    }
+}
+
 /// The provider `choice` names. `Auto` is a failover over the configured vendors
 /// (online-convert, then ConvertAPI) and then the local provider, which the router skips when it
 /// cannot serve the conversion; with no vendor configured it is the local provider alone.
-pub fn build(choice: ProviderChoice) -> Result<Arc<dyn ConversionProvider>> {
-    Ok(match choice {
+pub fn build(choice: ProviderChoice) -> Result<Built> {
+    Ok(Built::Single(match choice {
         ProviderChoice::Local => Arc::new(Local::from_env()?),
         ProviderChoice::OnlineConvert => Arc::new(OnlineConvert::from_env()?),
         ProviderChoice::Convertapi => Arc::new(ConvertApi::from_env()?),
@@ -42,15 +60,15 @@ pub fn build(choice: ProviderChoice) -> Result<Arc<dyn ConversionProvider>> {
             }
             let local: Arc<dyn ConversionProvider> = Arc::new(Local::from_env()?);
             if vendors.is_empty() {
-                return Ok(local);
+                return Ok(Built::Single(local));
             }
             let mut router = Failover::builder();
             for vendor in vendors {
                 router = router.member(vendor);
             }
-            Arc::new(router.member(local).build()?)
+            return Ok(Built::Router(Arc::new(router.member(local).build()?)));
         }
-    })
+    }))
 }
 
 /// What provider `name` can do, configured or not (built with placeholder credentials when it

@@ -571,3 +571,35 @@ async fn providers_lists_all_three_configured_or_not() {
     assert_eq!(list[0]["capabilities"]["remote_input"], false);
     assert_eq!(list[1]["capabilities"]["staged_jobs"], true);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auto_resubmits_a_job_the_vendor_failed_on_its_side() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = replay("convertapi/current/vendor_failure").await;
+    let run_ = run(
+        &[
+            "convert",
+            &sample("photo.png"),
+            "--to",
+            "jpg",
+            "--out",
+            "out",
+            "--json",
+        ],
+        &ca_env(&r.base_url()),
+        dir.path(),
+    )
+    .await;
+    assert_eq!(run_.code, 0, "{}", run_.stderr);
+    let v = run_.json();
+    assert_eq!(v["provider"], "local", "{v}");
+    let attempts = v["attempts"].as_array().unwrap();
+    assert_eq!(attempts[0]["provider"], "convertapi");
+    assert_eq!(attempts[1]["provider"], "convertapi");
+    assert_eq!(attempts[1]["error"], "conversion_failed");
+    assert_eq!(attempts.last().unwrap()["provider"], "local");
+    assert!(dir.path().join("out/photo.jpg").is_file());
+    if let Err(report) = r.verify() {
+        panic!("{report}");
+    }
+}

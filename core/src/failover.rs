@@ -331,12 +331,23 @@ impl Failover {
         request: &JobRequest,
         policy: &PollPolicy,
     ) -> Result<Job> {
+        self.convert_resubmitting_with(request, policy, &|_| {})
+            .await
+    }
+
+    /// [`convert_resubmitting`](Self::convert_resubmitting), telling `observe` about every poll.
+    pub async fn convert_resubmitting_with(
+        &self,
+        request: &JobRequest,
+        policy: &PollPolicy,
+        observe: &(dyn for<'j> Fn(&'j Job) + Send + Sync),
+    ) -> Result<Job> {
         let mut excluded = Vec::new();
         let mut attempts = Vec::new();
         loop {
             let handle = self.submit_among(request, &excluded, attempts).await?;
             attempts = Failover::attempts(&handle);
-            let job = self.wait(&handle, policy).await?;
+            let job = self.wait_with(&handle, policy, observe).await?;
             if job.status == crate::model::JobStatus::Completed {
                 return Ok(job);
             }
