@@ -23,7 +23,7 @@ pub enum Command {
     /// Show a job's status.
     Status(JobArgs),
     /// Delete a job and its stored files.
-    Delete(DeleteArgs),
+    Delete(JobArgs),
     /// List the providers, configured or not, and what they can do.
     Providers(ProvidersArgs),
 }
@@ -110,20 +110,9 @@ pub struct ConvertArgs {
     pub json: bool,
 }
 
+/// A job at a provider (`status`, `delete`).
 #[derive(Debug, clap::Args)]
 pub struct JobArgs {
-    /// The provider that owns the job.
-    #[arg(long, value_enum)]
-    pub provider: JobProvider,
-    /// The job id.
-    pub job_id: String,
-    /// Print exactly one JSON object on stdout.
-    #[arg(long)]
-    pub json: bool,
-}
-
-#[derive(Debug, clap::Args)]
-pub struct DeleteArgs {
     /// The provider that owns the job.
     #[arg(long, value_enum)]
     pub provider: JobProvider,

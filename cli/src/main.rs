@@ -18,7 +18,7 @@ use multiconvert_core::{
 };
 use serde_json::{json, Value};
 
-use crate::args::{Cli, Command, ConvertArgs, DeleteArgs, JobArgs, OnConflict, ProvidersArgs};
+use crate::args::{Cli, Command, ConvertArgs, JobArgs, OnConflict, ProvidersArgs};
 use crate::progress::Bars;
 use crate::report::{exit, fail};
 
@@ -257,12 +257,18 @@ fn print_result(
     }
 }
 
+/// The provider a job belongs to, and a handle for it.
+fn job_of(args: &JobArgs) -> multiconvert_core::Result<(Arc<dyn ConversionProvider>, JobHandle)> {
+    let provider = providers::build(args.provider.into())?.provider();
+    let handle = JobHandle::new(provider.info().name.to_string(), args.job_id.clone());
+    Ok((provider, handle))
+}
+
 async fn status(args: JobArgs) -> u8 {
-    let provider = match providers::build(args.provider.into()) {
-        Ok(b) => b.provider(),
+    let (provider, handle) = match job_of(&args) {
+        Ok(found) => found,
         Err(e) => return fail(&e, args.json),
     };
-    let handle = JobHandle::new(provider.info().name.to_string(), args.job_id);
     let job = match provider.poll(&handle).await {
         Ok(job) => job,
         Err(e) => return fail(&e, args.json),
@@ -307,12 +313,11 @@ async fn status(args: JobArgs) -> u8 {
     exit::OK
 }
 
-async fn delete(args: DeleteArgs) -> u8 {
-    let provider = match providers::build(args.provider.into()) {
-        Ok(b) => b.provider(),
+async fn delete(args: JobArgs) -> u8 {
+    let (provider, handle) = match job_of(&args) {
+        Ok(found) => found,
         Err(e) => return fail(&e, args.json),
     };
-    let handle = JobHandle::new(provider.info().name.to_string(), args.job_id);
     if let Err(e) = provider.delete(&handle).await {
         return fail(&e, args.json);
     }

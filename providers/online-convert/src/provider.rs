@@ -563,8 +563,17 @@ impl OnlineConvert {
         self.get_list("conversions", url).await
     }
 
-    /// A PATCH whose answer only needs to be a success.
+    /// A PATCH whose answer only needs to be a success; an empty change is refused before any
+    /// request.
     async fn patch(&self, op: &'static str, url: Url, body: &Value) -> Result<()> {
+        if body.as_object().is_some_and(|o| o.is_empty()) {
+            return Err(Error::new(
+                ErrorKind::InvalidInput,
+                NAME,
+                Operation::Other(op),
+                "nothing to change",
+            ));
+        }
         self.call(
             RequestSpec::new(Operation::Other(op)),
             Method::PATCH,
@@ -616,15 +625,6 @@ impl OnlineConvert {
         options: Option<JsonMap>,
         metadata: Option<JsonMap>,
     ) -> Result<()> {
-        let op = Operation::Other("patch_conversion");
-        if options.is_none() && metadata.is_none() {
-            return Err(Error::new(
-                ErrorKind::InvalidInput,
-                NAME,
-                op,
-                "nothing to change",
-            ));
-        }
         let mut body = json!({});
         if let Some(o) = options {
             body["options"] = Value::Object(o);
@@ -664,14 +664,6 @@ impl OnlineConvert {
         }
         if let Some(pw) = download_password {
             body["download_password"] = Value::String(pw.expose().clone());
-        }
-        if body.as_object().is_some_and(|o| o.is_empty()) {
-            return Err(Error::new(
-                ErrorKind::InvalidInput,
-                NAME,
-                op,
-                "nothing to change",
-            ));
         }
         self.patch(
             "patch_output",
