@@ -7,7 +7,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use hmac::{Hmac, Mac};
+use hmac::{Hmac, KeyInit, Mac};
 use multiconvert_core::http_types::{HeaderMap, HeaderName, HeaderValue, Method};
 use multiconvert_core::{
     Capabilities, Conversion, ConversionProvider, Error, ErrorKind, Input, Job, JobHandle,

@@ -147,6 +147,7 @@ async fn the_webhook_receiver_confirms_genuine_callbacks_and_refuses_the_rest() 
         .parse()
         .unwrap();
     let server = tokio::spawn(async move { axum::serve(listener, app).await });
+    multiconvert_core::http::install_crypto_provider();
     let http = reqwest::Client::new();
     let post = |url: url::Url, body: serde_json::Value| {
         let http = http.clone();

@@ -359,6 +359,7 @@ impl fmt::Debug for HttpClient {
 impl HttpClient {
     /// Builds the client pair for `provider`.
     pub fn new(provider: impl Into<Cow<'static, str>>, config: HttpConfig) -> Result<Self> {
+        install_crypto_provider();
         let provider = provider.into();
         let build = |redirect: reqwest::redirect::Policy| {
             let base = match &config.client_builder {
@@ -614,6 +615,26 @@ pub fn status_error(
         error = error.with_request_id(crate::redact::truncate(id, 128));
     }
     error
+}
+
+/// Makes ring the process's TLS crypto provider unless one is installed already.
+///
+/// reqwest is built with `rustls-no-provider` so that aws-lc-rs (a C build) stays out of the
+/// dependency tree; rustls then refuses to build a client until a provider is chosen. Every
+/// [`HttpClient`] calls this first. Call it yourself only if you build your own `reqwest::Client`
+/// in the same process before any multiconvert client exists; calling it again does nothing.
+///
+/// ```
+/// multiconvert_core::http::install_crypto_provider();
+/// let client = reqwest::Client::builder().build();
+/// assert!(client.is_ok());
+/// ```
+pub fn install_crypto_provider() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // `Err` means the application installed its own provider first: that one stays.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
 }
 
 fn delivery_of(e: &reqwest::Error) -> Delivery {

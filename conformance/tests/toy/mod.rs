@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use hmac::{Hmac, Mac};
+use hmac::{Hmac, KeyInit, Mac};
 use multiconvert_core::http::{HttpClient, HttpConfig, Phase, Replay, RequestSpec, RetryPolicy};
 use multiconvert_core::{
     ByteStream, Capabilities, Checksum, ConversionProvider, Error, ErrorKind, InputSource, Job,

@@ -1,6 +1,6 @@
 //! Incoming callbacks: the POSTed job JSON, optionally signed with `X-Oc-Signature`.
 
-use hmac::{Hmac, Mac};
+use hmac::{Hmac, KeyInit, Mac};
 use multiconvert_core::{
     Error, ErrorKind, Operation, Result, Secret, WebhookEvent, WebhookRequest,
 };
