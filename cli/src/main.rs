@@ -173,14 +173,17 @@ async fn convert(args: ConvertArgs) -> u8 {
         OnConflict::Rename => Overwrite::Rename,
     });
     let mut saved = Vec::new();
-    for output in &job.outputs {
+    // Outputs that share a name (two inputs called photo.png) are all saved, under distinct names.
+    let names = multiconvert_core::distinct_filenames(&job.outputs);
+    for (output, name) in job.outputs.iter().zip(names) {
+        let options = options.clone().filename(name);
         match save(&provider, &bars, output, &args.out, &options).await {
             Ok(s) => saved.push(json!({
                 "path": s.path.display().to_string(),
                 "filename": s.path.file_name().map(|n| n.to_string_lossy().into_owned()),
                 "size": s.size,
             })),
-            Err(e) => return fail(&e.with_job_id(job.handle.id.clone()), json),
+            Err(e) => return fail(&e.with_job(job.handle.clone()), json),
         }
     }
     print_result(

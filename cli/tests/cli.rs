@@ -603,3 +603,44 @@ async fn auto_resubmits_a_job_the_vendor_failed_on_its_side() {
         panic!("{report}");
     }
 }
+
+/// Item: a job whose outputs share a file name saves them all, under distinct names, and the
+/// JSON reports each.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outputs_that_share_a_name_are_all_saved_and_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = replay("online-convert/outputs_share_a_name").await;
+    let run_ = run(
+        &[
+            "convert",
+            "https://example.com/sample.png",
+            "--to",
+            "jpg",
+            "--provider",
+            "online-convert",
+            "--out",
+            "out",
+            "--json",
+        ],
+        &oc_env(&r.base_url()),
+        dir.path(),
+    )
+    .await;
+    assert_eq!(run_.code, 0, "{} {}", run_.stdout, run_.stderr);
+    let v = run_.json();
+    let names: Vec<&str> = v["outputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["filename"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["sample.jpg", "sample-2.jpg"]);
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("out/sample-2.jpg")).unwrap(),
+        "stand-in for the second converted JPEG\n"
+    );
+    assert!(dir.path().join("out/sample.jpg").is_file());
+    if let Err(report) = r.verify() {
+        panic!("{report}");
+    }
+}

@@ -140,7 +140,8 @@ async fn the_webhook_receiver_confirms_genuine_callbacks_and_refuses_the_rest() 
         .provider(online_convert(&format!("{}/v2", vendor.uri())))
         .provider(convertapi(&vendor.uri()))
         .signer(signer.clone())
-        .build();
+        .build()
+        .unwrap();
     let app = axum::Router::new().nest("/hooks", receiver.router());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base: url::Url = format!("http://{}/hooks/", listener.local_addr().unwrap())
@@ -340,7 +341,9 @@ async fn format_catalogs_are_asked_once_and_steer_the_router() {
         Some(true),
         "cached"
     );
-    assert_eq!(ca.supports("png", "mp3").await.unwrap(), Some(false));
+    // A 404 cannot tell "not supported" from "no such endpoint here": unknown, asked once.
+    assert_eq!(ca.supports("png", "mp3").await.unwrap(), None);
+    assert_eq!(ca.supports("png", "mp3").await.unwrap(), None, "cached");
     if let Err(report) = replay.verify() {
         panic!("{report}");
     }
@@ -372,8 +375,18 @@ async fn format_catalogs_are_asked_once_and_steer_the_router() {
         panic!("{report}");
     }
 
-    // png → mp3: ConvertAPI's catalog says no (cached above), so the router skips it without
-    // a request and the next member takes the job.
+    // png → mp3: ConvertAPI's catalog cannot tell (cached above), so the member stays eligible
+    // and its own answer decides: it refuses the pair (415), and the next member takes the job.
+    let refusing = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/async/convert/png/to/mp3"))
+        .respond_with(ResponseTemplate::new(415).set_body_json(
+            serde_json::json!({"Code": 4150, "Message": "The file type is not supported."}),
+        ))
+        .expect(1)
+        .mount(&refusing)
+        .await;
+    let ca_refusing = convertapi(&refusing.uri());
     let next = MockServer::start().await;
     Mock::given(method("POST"))
         .respond_with(ResponseTemplate::new(201).set_body_json(serde_json::json!({
@@ -389,7 +402,7 @@ async fn format_catalogs_are_asked_once_and_steer_the_router() {
         .mount(&next)
         .await;
     let router = Failover::builder()
-        .member_with_catalog(ca.clone(), ca.clone())
+        .member_with_catalog(ca_refusing, ca.clone())
         .member(online_convert(&format!("{}/v2", next.uri())))
         .build()
         .unwrap();
@@ -400,8 +413,157 @@ async fn format_catalogs_are_asked_once_and_steer_the_router() {
     let handle = router.submit(&request).await.unwrap();
     assert_eq!(handle.provider, "online-convert");
     let attempts = Failover::attempts(&handle);
-    assert!(
-        attempts[0].detail.contains("no png to mp3 conversion"),
+    assert_eq!(attempts[0].provider, "convertapi");
+    assert_eq!(
+        attempts[0].error,
+        Some(ErrorKind::Unsupported),
         "{attempts:?}"
     );
+    // Refusing a pair says nothing about the vendor's health.
+    assert!(!router.is_cooling("convertapi"));
+    refusing.verify().await;
+}
+
+/// ConvertAPI first and down (5xx with its error JSON on submit and on the reconciling poll):
+/// nothing is resent to it, and the job completes on the next member.
+#[tokio::test]
+async fn with_convertapi_down_the_job_completes_on_the_next_member() {
+    let ca_dir = fixtures("convertapi/current");
+    let down = Replay::start(
+        &Cassette::load(&ca_dir.join("server_down.json")).unwrap(),
+        &ca_dir,
+    )
+    .await;
+    let oc_dir = fixtures("online-convert");
+    let live = Replay::start(
+        &Cassette::load(&oc_dir.join("remote_input_completes.json")).unwrap(),
+        &oc_dir,
+    )
+    .await;
+    let router = Failover::builder()
+        .member(convertapi(&down.base_url()))
+        .member(online_convert(&format!("{}/v2", live.base_url())))
+        .build()
+        .unwrap();
+    let request = standard_request(Input::remote(REMOTE_URL.parse().unwrap()));
+    let job = router.convert(&request, &fast_policy()).await.unwrap();
+    assert_eq!(job.status, JobStatus::Completed);
+    assert_eq!(job.handle.provider, "online-convert");
+    let attempts = Failover::attempts(&job.handle);
+    assert_eq!(attempts[0].provider, "convertapi");
+    assert_eq!(attempts[0].error, Some(ErrorKind::Transport));
+    assert!(router.is_cooling("convertapi"));
+    let out = tempfile::tempdir().unwrap();
+    let saved = router
+        .save_all(&job, out.path(), &SaveOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(saved.len(), 1);
+    assert!(saved[0].size > 0);
+    for replay in [&down, &live] {
+        if let Err(report) = replay.verify() {
+            panic!("{report}");
+        }
+    }
+}
+
+fn named_convertapi(name: &str, base: &str, route: AsyncRoute) -> Arc<dyn ConversionProvider> {
+    Arc::new(
+        ConvertApi::new(
+            multiconvert_convertapi::Config::builder()
+                .name(name)
+                .secret(fake_secret("secret"))
+                .base_url(base)
+                .route(route)
+                .http(fast_http())
+                .build()
+                .unwrap(),
+        )
+        .unwrap(),
+    )
+}
+
+/// Two accounts of one vendor mount side by side under their instance names; each callback is
+/// confirmed at its own account, and the answer tells a first delivery from a duplicate.
+#[tokio::test]
+async fn two_instances_of_one_vendor_receive_their_own_callbacks() {
+    const LEGACY_JOB: &str = "d3bd2056-4330-4cf3-9b18-483a2412dd6b";
+    let result = serde_json::json!({
+        "ConversionCost": 1,
+        "Files": [{"FileName": "a.pdf", "FileSize": 3, "Url": "https://example.com/d/x/a.pdf"}]
+    });
+    let (a, b) = (MockServer::start().await, MockServer::start().await);
+    Mock::given(method("GET"))
+        .and(path(format!("/async/job/{CA_JOB}")))
+        .respond_with(ResponseTemplate::new(200).set_body_json(result.clone()))
+        .expect(1)
+        .mount(&a)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(format!("/job/{LEGACY_JOB}")))
+        .respond_with(ResponseTemplate::new(200).set_body_json(result))
+        .expect(1)
+        .mount(&b)
+        .await;
+    let (receiver, mut updates) = WebhookReceiver::builder()
+        .provider(named_convertapi(
+            "convertapi-a",
+            &a.uri(),
+            AsyncRoute::Current,
+        ))
+        .provider(named_convertapi(
+            "convertapi-b",
+            &b.uri(),
+            AsyncRoute::Legacy,
+        ))
+        .build()
+        .unwrap();
+    let app = axum::Router::new().nest("/hooks", receiver.router());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}/hooks", listener.local_addr().unwrap());
+    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+    multiconvert_core::http::install_crypto_provider();
+    let http = reqwest::Client::new();
+    let answer = |response: reqwest::Response| async move {
+        (response.status().as_u16(), response.text().await.unwrap())
+    };
+
+    let to_a = || {
+        http.post(format!("{base}/convertapi-a"))
+            .json(&serde_json::json!({"JobId": CA_JOB}))
+            .send()
+    };
+    assert_eq!(answer(to_a().await.unwrap()).await, (200, "ok".into()));
+    let job = tokio::time::timeout(Duration::from_secs(5), updates.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(job.handle.provider, "convertapi-a");
+    assert_eq!(
+        answer(to_a().await.unwrap()).await,
+        (200, "duplicate".into())
+    );
+
+    let to_b = http
+        .get(format!("{base}/convertapi-b?JobId={LEGACY_JOB}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer(to_b).await, (200, "ok".into()));
+    let job = tokio::time::timeout(Duration::from_secs(5), updates.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(job.handle.provider, "convertapi-b");
+    assert_eq!(job.handle.id, LEGACY_JOB);
+    server.abort();
+    // Each account was polled once, for its own job only.
+    a.verify().await;
+    b.verify().await;
+
+    let same_name = WebhookReceiver::builder()
+        .provider(convertapi(&a.uri()))
+        .provider(convertapi(&b.uri()))
+        .build();
+    assert_eq!(same_name.unwrap_err().kind(), ErrorKind::Config);
 }

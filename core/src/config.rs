@@ -45,3 +45,32 @@ pub fn endpoint(url: &Url, segments: &[&str], query: &[(&str, &str)]) -> Url {
     }
     url
 }
+
+/// Checks a provider instance name (see [`ProviderInfo::name`](crate::ProviderInfo::name)): it
+/// names the instance in handles, routers and webhook receiver paths, so it must be a non-empty
+/// URL path segment of ASCII letters, digits, `-`, `_` and `.`, at most 64 bytes, and not `.` or
+/// `..`.
+///
+/// ```
+/// use multiconvert_core::config::instance_name;
+/// assert_eq!(instance_name("convertapi", "convertapi-eu").unwrap(), "convertapi-eu");
+/// assert!(instance_name("convertapi", "eu/west").is_err());
+/// assert!(instance_name("convertapi", "").is_err());
+/// ```
+pub fn instance_name(provider: &'static str, name: &str) -> Result<String> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name != "."
+        && name != ".."
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+    if ok {
+        Ok(name.to_owned())
+    } else {
+        Err(Error::config(
+            provider,
+            "an instance name is 1 to 64 ASCII letters, digits, `-`, `_` or `.`",
+        ))
+    }
+}

@@ -112,6 +112,48 @@ pub fn safe_filename(name: &str) -> String {
     cleaned
 }
 
+/// The file names a job's outputs are saved under, in order: each output's name reduced by
+/// [`safe_filename`] (its id, else `download`, when it has none), and a name already taken by an
+/// earlier output of the job (compared without case, as on case-insensitive file systems) gets
+/// `-2`, `-3`, … before its extension. The same outputs always get the same names.
+///
+/// ```
+/// use multiconvert_core::{download::distinct_filenames, Output};
+/// let outputs = [
+///     Output::new("https://a/1").with_filename("photo.jpg"),
+///     Output::new("https://a/2").with_filename("../photo.jpg"),
+///     Output::new("https://a/3").with_filename("PHOTO.jpg"),
+///     Output::new("https://a/4").with_filename("photo-2.jpg"),
+/// ];
+/// assert_eq!(distinct_filenames(&outputs), ["photo.jpg", "photo-2.jpg", "PHOTO-3.jpg", "photo-2-2.jpg"]);
+/// ```
+pub fn distinct_filenames(outputs: &[Output]) -> Vec<String> {
+    let mut taken = std::collections::HashSet::new();
+    outputs
+        .iter()
+        .map(|output| {
+            let name = safe_filename(
+                output
+                    .filename
+                    .as_deref()
+                    .or(output.id.as_deref())
+                    .unwrap_or("download"),
+            );
+            let (stem, ext) = match name.rsplit_once('.') {
+                Some((stem, ext)) if !stem.is_empty() => (stem.to_owned(), format!(".{ext}")),
+                _ => (name.clone(), String::new()),
+            };
+            let mut candidate = name;
+            let mut n = 2;
+            while !taken.insert(candidate.to_lowercase()) {
+                candidate = format!("{stem}-{n}{ext}");
+                n += 1;
+            }
+            candidate
+        })
+        .collect()
+}
+
 fn io_error(provider: &str, message: String, e: std::io::Error) -> Error {
     Error::new(ErrorKind::Io, provider.to_owned(), Operation::Save, message).with_source(e)
 }

@@ -5,7 +5,7 @@ use std::error::Error as StdError;
 use std::fmt;
 use std::time::Duration;
 
-use crate::model::JobStatus;
+use crate::model::{JobHandle, JobStatus};
 
 /// `Result` with multiconvert's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -213,6 +213,7 @@ struct Inner {
     body: Option<String>,
     delivery: Delivery,
     job_id: Option<String>,
+    job: Option<JobHandle>,
     last_status: Option<JobStatus>,
     attempts: Vec<Attempt>,
     source: Option<Box<dyn StdError + Send + Sync + 'static>>,
@@ -253,6 +254,7 @@ impl Error {
             body: None,
             delivery: Delivery::Answered,
             job_id: None,
+            job: None,
             last_status: None,
             attempts: Vec::new(),
             source: None,
@@ -294,9 +296,17 @@ impl Error {
         self.0.delivery = delivery;
         self
     }
-    /// Records the job concerned.
+    /// Records the id of the job concerned, when no whole handle is at hand (prefer
+    /// [`with_job`](Self::with_job): a bare id cannot resume a job that needs its token or route).
     pub fn with_job_id(mut self, id: impl Into<String>) -> Self {
         self.0.job_id = Some(id.into());
+        self
+    }
+    /// Records the job concerned, whole: the handle an application stores to resume polling,
+    /// deleting or confirming it (token, server, route and all). Its token never prints.
+    pub fn with_job(mut self, handle: JobHandle) -> Self {
+        self.0.job_id = Some(handle.id.clone());
+        self.0.job = Some(handle);
         self
     }
     /// Records the job's last known status (a wait that timed out, a failed job).
@@ -319,6 +329,16 @@ impl Error {
     pub fn with_provider(mut self, provider: impl Into<Cow<'static, str>>) -> Self {
         self.0.provider = provider.into();
         self
+    }
+    /// Names provider instance `instance` in an error that names its vendor `vendor` (the pure
+    /// request/response functions of a vendor crate only know the vendor); any other error is
+    /// returned as it is.
+    pub fn renamed(self, vendor: &str, instance: &str) -> Self {
+        if self.0.provider == vendor && vendor != instance {
+            self.with_provider(instance.to_owned())
+        } else {
+            self
+        }
     }
     /// Replaces the operation.
     pub fn with_operation(mut self, operation: Operation) -> Self {
@@ -366,9 +386,22 @@ impl Error {
     pub fn delivery(&self) -> Delivery {
         self.0.delivery
     }
-    /// The job concerned, when known.
+    /// The id of the job concerned, when known.
     pub fn job_id(&self) -> Option<&str> {
         self.0.job_id.as_deref()
+    }
+    /// The handle of the job concerned, when the error is about an existing job (a wait that
+    /// timed out, a failed job, a start that failed after the create): serialise it to resume.
+    ///
+    /// ```
+    /// use multiconvert_core::{Error, ErrorKind, JobHandle, Operation};
+    /// let handle = JobHandle::new("acme", "job-1").with_token("tok-secret").with_meta("route", "legacy");
+    /// let e = Error::new(ErrorKind::Timeout, "acme", Operation::Wait, "still running").with_job(handle.clone());
+    /// assert_eq!(e.job(), Some(&handle));
+    /// assert!(!format!("{e} {e:?}").contains("tok-secret"));
+    /// ```
+    pub fn job(&self) -> Option<&JobHandle> {
+        self.0.job.as_ref()
     }
     /// The job's last known status, when known (a wait timeout carries it).
     pub fn last_status(&self) -> Option<&JobStatus> {
@@ -397,8 +430,9 @@ impl Error {
     }
 
     /// True when another vendor may succeed where this one failed: the vendor is unreachable,
-    /// overloaded, out of credits or rejects our credentials, and no job was accepted. Invalid
-    /// input, unsupported requests and failed conversions of a job the vendor accepted are not.
+    /// overloaded, out of credits, rejects our credentials or cannot do this kind of job
+    /// ([`Unsupported`](ErrorKind::Unsupported): a format pair or input kind it lacks), and no job
+    /// was accepted. Invalid input and failed conversions of a job the vendor accepted are not.
     ///
     /// A submit that failed ambiguously (the vendor may have started the job) is never eligible:
     /// moving on could run the conversion twice.
@@ -410,7 +444,8 @@ impl Error {
             ErrorKind::Transport
             | ErrorKind::RateLimited
             | ErrorKind::QuotaExhausted
-            | ErrorKind::Unauthenticated => true,
+            | ErrorKind::Unauthenticated
+            | ErrorKind::Unsupported => true,
             // A deadline while waiting on an accepted job means the job exists.
             ErrorKind::Timeout => self.0.last_status.is_none() && self.0.job_id.is_none(),
             _ => false,
@@ -463,6 +498,7 @@ impl fmt::Debug for Error {
             .field("request_id", &e.request_id)
             .field("delivery", &e.delivery)
             .field("job_id", &e.job_id)
+            .field("job", &e.job)
             .field("last_status", &e.last_status)
             .field("attempts", &e.attempts)
             .field("body", &e.body)

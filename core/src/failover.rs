@@ -125,10 +125,12 @@ impl FailoverBuilder {
 ///
 /// `submit` tries members in order. It skips a member that is cooling down or whose capabilities
 /// (input kinds, several inputs or conversions, output targets, callbacks, formats) cannot serve
-/// the request. A failover-eligible error ([`Error::is_failover_eligible`]: transport, throttling,
-/// exhausted quota, rejected credentials, never an ambiguous submit) cools the member down for
-/// `max(Retry-After, base)` and moves on; any other error (invalid input above all) ends the
-/// submit at once. When every member fails, one error lists each attempt.
+/// the request; a catalog that cannot answer (unreachable, or no such endpoint) skips nobody: the
+/// member's own answer decides. A failover-eligible error ([`Error::is_failover_eligible`]:
+/// transport, throttling, exhausted quota, rejected credentials, never an ambiguous submit) cools
+/// the member down for `max(Retry-After, base)` and moves on; an
+/// [`Unsupported`](ErrorKind::Unsupported) answer moves on without a cooldown; any other error
+/// (invalid input above all) ends the submit at once. When every member fails, one error lists each attempt.
 ///
 /// The handle names the member that owns the job, so `poll`, `delete` and `download` go to it;
 /// the attempts are recorded in the handle ([`Failover::attempts`]) and traced.
@@ -284,6 +286,13 @@ impl Failover {
                         serde_json::to_string(&attempts).expect("attempts serialise"),
                     );
                     return Ok(handle);
+                }
+                Err(e) if e.kind() == ErrorKind::Unsupported && e.is_failover_eligible() => {
+                    // The member cannot do this job, which says nothing about its health: no
+                    // cooldown, the next member may.
+                    tracing::info!(member = %name, error = %e, "failover: the member cannot do this job; moving on");
+                    attempts.push(Attempt::failed(&name, &e));
+                    last_error = Some(e);
                 }
                 Err(e) if e.is_failover_eligible() => {
                     let cooldown = e

@@ -13,8 +13,8 @@
 //!     let request = JobRequest::new(Input::path("photo.png"), Conversion::to("jpg"));
 //!     let policy = provider.info().poll_policy;
 //!     let job = provider.convert(&request, &policy).await?;
-//!     for output in &job.outputs {
-//!         let saved = provider.save(output, "out/".as_ref(), &SaveOptions::default()).await?;
+//!     // Every output, under distinct names even where the vendor's names collide.
+//!     for saved in provider.save_all(&job, "out".as_ref(), &SaveOptions::default()).await? {
 //!         println!("{} ({} bytes)", saved.path.display(), saved.size);
 //!     }
 //!     Ok(())
@@ -41,12 +41,12 @@ pub mod wrappers;
 
 pub use callback::CallbackSigner;
 pub use capabilities::{Capabilities, FormatTable, ProviderInfo};
-pub use download::{safe_filename, Overwrite, SaveOptions, Saved};
+pub use download::{distinct_filenames, safe_filename, Overwrite, SaveOptions, Saved};
 pub use error::{Attempt, Delivery, Error, ErrorKind, Operation, Result};
 pub use model::{
-    Checksum, CloudLocation, Conversion, Input, InputKind, InputSource, Job, JobHandle, JobMessage,
-    JobRequest, JobStatus, JsonMap, Output, ReaderSource, Severity, WebhookEvent, WebhookRequest,
-    VENDOR_SOURCE,
+    Checksum, CloudLocation, Conversion, Input, InputKind, InputSource, Job, JobConversion,
+    JobHandle, JobInput, JobMessage, JobRequest, JobStatus, JsonMap, Output, ReaderSource,
+    Severity, WebhookEvent, WebhookRequest, VENDOR_SOURCE,
 };
 pub use poll::PollPolicy;
 pub use provider::{failed_job_error, ByteStream, ConversionProvider, ProviderExt};

@@ -85,6 +85,40 @@ impl JobRequest {
         self.notify_status = notify;
         self
     }
+    /// Whether an input error fails the whole job (`false`: it becomes a warning and the other
+    /// inputs are still converted, where the vendor allows).
+    pub fn fail_on_input_error(mut self, fail: bool) -> Self {
+        self.fail_on_input_error = Some(fail);
+        self
+    }
+    /// Whether a conversion error fails the whole job (`false`: it becomes a warning).
+    pub fn fail_on_conversion_error(mut self, fail: bool) -> Self {
+        self.fail_on_conversion_error = Some(fail);
+        self
+    }
+    /// Tells `progress` about every uploaded chunk (a progress bar).
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicU64, Ordering};
+    /// use std::sync::Arc;
+    /// use multiconvert_core::upload::{Progress, ProgressEvent};
+    /// use multiconvert_core::{Conversion, Input, JobRequest};
+    /// let sent = Arc::new(AtomicU64::new(0));
+    /// let counter = sent.clone();
+    /// let request = JobRequest::new(Input::path("photo.png"), Conversion::to("jpg"))
+    ///     .fail_on_input_error(false)
+    ///     .upload_progress(Progress::new(move |event| match event {
+    ///         ProgressEvent::Restart => counter.store(0, Ordering::Relaxed),
+    ///         ProgressEvent::Advance(n) => { counter.fetch_add(n, Ordering::Relaxed); }
+    ///         _ => {}
+    ///     }));
+    /// assert_eq!(request.fail_on_input_error, Some(false));
+    /// assert!(request.upload_progress.is_some());
+    /// ```
+    pub fn upload_progress(mut self, progress: crate::upload::Progress) -> Self {
+        self.upload_progress = Some(progress);
+        self
+    }
     /// Sets the idempotency key.
     pub fn idempotency_key(mut self, key: impl Into<String>) -> Self {
         self.idempotency_key = Some(key.into());
@@ -594,6 +628,11 @@ pub struct Job {
     pub handle: JobHandle,
     /// Its status.
     pub status: JobStatus,
+    /// The job's inputs as the vendor knows them (empty where the vendor does not report them).
+    pub inputs: Vec<JobInput>,
+    /// The job's conversions as the vendor knows them (empty where the vendor does not report
+    /// them).
+    pub conversions: Vec<JobConversion>,
     /// The files produced so far.
     pub outputs: Vec<Output>,
     /// Errors and warnings the vendor reported.
@@ -603,11 +642,13 @@ pub struct Job {
 }
 
 impl Job {
-    /// A job with no outputs or messages.
+    /// A job with no inputs, conversions, outputs or messages.
     pub fn new(handle: JobHandle, status: JobStatus) -> Self {
         Job {
             handle,
             status,
+            inputs: Vec::new(),
+            conversions: Vec::new(),
             outputs: Vec::new(),
             messages: Vec::new(),
             raw: None,
@@ -639,10 +680,64 @@ impl fmt::Debug for Job {
         f.debug_struct("Job")
             .field("handle", &self.handle)
             .field("status", &self.status)
+            .field("inputs", &self.inputs)
+            .field("conversions", &self.conversions)
             .field("outputs", &self.outputs)
             .field("messages", &self.messages)
             .field("raw", &self.raw.as_ref().map(redact_json))
             .finish()
+    }
+}
+
+/// One input of a job, as the vendor reports it: what the staged-job endpoints (reorder, set a
+/// password) take its id for.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct JobInput {
+    /// The vendor's id for the input.
+    pub id: String,
+    /// How it reached the vendor, in the vendor's words (`remote`, `upload`, `cloud`, …).
+    pub kind: Option<String>,
+    /// Its file name, when known.
+    pub filename: Option<String>,
+    /// Its state in the vendor's words (`ready`, `downloading`, `failed`, …; an open set).
+    pub status: Option<String>,
+    /// Its size in bytes, once known.
+    pub size: Option<u64>,
+}
+
+impl JobInput {
+    /// An input with id `id`.
+    pub fn new(id: impl Into<String>) -> Self {
+        JobInput {
+            id: id.into(),
+            ..JobInput::default()
+        }
+    }
+}
+
+/// One conversion of a job, as the vendor reports it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct JobConversion {
+    /// The vendor's id for the conversion.
+    pub id: String,
+    /// The target format.
+    pub target: String,
+    /// The vendor's category, when it has one.
+    pub category: Option<String>,
+    /// Its state in the vendor's words, when the vendor reports one.
+    pub status: Option<String>,
+}
+
+impl JobConversion {
+    /// A conversion with id `id` to `target`.
+    pub fn new(id: impl Into<String>, target: impl Into<String>) -> Self {
+        JobConversion {
+            id: id.into(),
+            target: target.into(),
+            ..JobConversion::default()
+        }
     }
 }
 
@@ -857,6 +952,9 @@ pub struct WebhookEvent {
     pub verified: bool,
     /// A value that identifies this delivery, for dropping duplicates.
     pub dedupe_key: String,
+    /// What the callback reveals about where the job lives (a vendor route, say): copied into
+    /// the [`handle`](Self::handle) that confirms it, as [`JobHandle::meta`].
+    pub meta: BTreeMap<String, String>,
 }
 
 impl WebhookEvent {
@@ -869,6 +967,29 @@ impl WebhookEvent {
             job_id,
             status: None,
             verified: false,
+            meta: BTreeMap::new(),
         }
+    }
+    /// Records a fact the callback reveals about the job (see [`meta`](Self::meta)).
+    pub fn with_meta(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.meta.insert(key.into(), value.into());
+        self
+    }
+    /// The handle to confirm the event with: the provider, the job id and what the callback
+    /// revealed (so a job is polled where it lives, not where the provider's configuration
+    /// points).
+    ///
+    /// ```
+    /// use multiconvert_core::WebhookEvent;
+    /// let event = WebhookEvent::unverified("convertapi", "d3bd2056-4330-4cf3-9b18-483a2412dd6b")
+    ///     .with_meta("route", "legacy");
+    /// let handle = event.handle();
+    /// assert_eq!(handle.id, event.job_id);
+    /// assert_eq!(handle.meta["route"], "legacy");
+    /// ```
+    pub fn handle(&self) -> JobHandle {
+        let mut handle = JobHandle::new(self.provider.clone(), self.job_id.clone());
+        handle.meta = self.meta.clone();
+        handle
     }
 }

@@ -115,7 +115,7 @@ pub trait ProviderExt: ConversionProvider {
                         policy.deadline.as_secs_f64()
                     ),
                 )
-                .with_job_id(handle.id.clone())
+                .with_job(handle.clone())
                 .with_last_status(job.status));
             }
             let interval = intervals.next().unwrap_or(policy.max_interval);
@@ -138,8 +138,7 @@ pub trait ProviderExt: ConversionProvider {
 
     /// Re-polls the vendor about the job an event names: an event is a hint, never proof.
     async fn confirm(&self, event: &WebhookEvent) -> Result<Job> {
-        let handle = JobHandle::new(event.provider.clone(), event.job_id.clone());
-        self.poll(&handle).await
+        self.poll(&event.handle()).await
     }
 
     /// Streams `output` to `dest` (a directory, or a file path) as [`crate::download::save_stream`] does.
@@ -147,6 +146,21 @@ pub trait ProviderExt: ConversionProvider {
         let name = self.info().name.clone();
         let stream = self.download(output).await?;
         crate::download::save_stream(&name, output, stream, dest, options).await
+    }
+
+    /// Saves every output of `job` into the directory `dir`, one after the other, under the
+    /// names [`distinct_filenames`](crate::download::distinct_filenames) chooses (outputs that
+    /// share a name do not collide); `options.filename` is ignored. Stops at the first failure;
+    /// files saved before it stay.
+    async fn save_all(&self, job: &Job, dir: &Path, options: &SaveOptions) -> Result<Vec<Saved>> {
+        let names = crate::download::distinct_filenames(&job.outputs);
+        let mut saved = Vec::with_capacity(names.len());
+        for (output, name) in job.outputs.iter().zip(names) {
+            let options = options.clone().filename(name);
+            // A trailing separator makes `dir` a directory even before it exists.
+            saved.push(self.save(output, &dir.join(""), &options).await?);
+        }
+        Ok(saved)
     }
 }
 
@@ -166,7 +180,7 @@ pub fn failed_job_error(provider: &str, job: &Job) -> Error {
         Operation::Wait,
         message,
     )
-    .with_job_id(job.handle.id.clone())
+    .with_job(job.handle.clone())
     .with_last_status(job.status.clone());
     if let Some(code) = first.and_then(|m| m.code.clone()) {
         error = error.with_provider_code(code);

@@ -28,7 +28,8 @@ struct Shared {
     updates: mpsc::Sender<Job>,
 }
 
-/// Receives callbacks at `/{provider}` and `/{provider}/{token}`.
+/// Receives callbacks at `/{provider}` and `/{provider}/{token}`, where `{provider}` is the
+/// instance name of a provider it was built with.
 ///
 /// For each callback: the provider named in the path parses it (a vendor signature is checked
 /// there); with a [`CallbackSigner`], the per-job token in the path must match the job, unless the
@@ -45,7 +46,7 @@ struct Shared {
 /// let (receiver, mut updates) = WebhookReceiver::builder()
 ///     .provider(oc)
 ///     .signer(CallbackSigner::new("local-secret")?)
-///     .build();
+///     .build()?;
 /// let app = axum::Router::new().nest("/hooks", receiver.router());
 /// let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
 /// tokio::spawn(async move { axum::serve(listener, app).await });
@@ -105,21 +106,29 @@ impl WebhookReceiverBuilder {
         self.capacity = Some(capacity.max(1));
         self
     }
-    /// The receiver and the stream of confirmed jobs.
-    pub fn build(self) -> (WebhookReceiver, WebhookUpdates) {
+    /// The receiver and the stream of confirmed jobs. Providers are told apart by their
+    /// instance name ([`ProviderInfo::name`](crate::ProviderInfo::name), set in each vendor's
+    /// configuration), so two accounts of one vendor mount side by side under their own names;
+    /// two providers with one name are a [`Config`](ErrorKind::Config) error.
+    pub fn build(self) -> crate::Result<(WebhookReceiver, WebhookUpdates)> {
+        let mut providers = HashMap::new();
+        for provider in self.providers {
+            let name = provider.info().name.to_string();
+            if providers.insert(name.clone(), provider).is_some() {
+                return Err(crate::Error::config(
+                    "receiver",
+                    format!("two providers are named {name:?}: give each instance its own name"),
+                ));
+            }
+        }
         let (tx, rx) = mpsc::channel(self.capacity.unwrap_or(1024));
-        let providers = self
-            .providers
-            .into_iter()
-            .map(|p| (p.info().name.to_string(), p))
-            .collect();
         let shared = Arc::new(Shared {
             providers,
             signer: self.signer,
             deliveries: Mutex::new(HashSet::new()),
             updates: tx,
         });
-        (WebhookReceiver { shared }, WebhookUpdates { rx })
+        Ok((WebhookReceiver { shared }, WebhookUpdates { rx }))
     }
 }
 

@@ -102,6 +102,7 @@ fn step() -> impl Strategy<Value = Step> {
             Just(ErrorKind::RateLimited),
             Just(ErrorKind::QuotaExhausted),
             Just(ErrorKind::Unauthenticated),
+            Just(ErrorKind::Unsupported),
         ], prop::option::of(0u64..120)).prop_map(|(k, a)| Step::Eligible(k, a)),
         1 => Just(Step::Invalid),
     ]
@@ -162,6 +163,8 @@ proptest! {
                     match f.peek() {
                         Step::Ok => { expected_ok = Some(i); break; }
                         Step::Invalid => { expected_invalid = true; break; }
+                        // A member that cannot do the job is passed over without a cooldown.
+                        Step::Eligible(ErrorKind::Unsupported, _) => {}
                         Step::Eligible(_, after) => {
                             let cooldown = after.map_or(BASE, |a| Duration::from_secs(a).max(BASE));
                             model_cool[i] = Some(now + cooldown);

@@ -199,3 +199,98 @@ proptest! {
         prop_assert!(!safe.contains('/'));
     }
 }
+
+/// A provider whose outputs are served from memory: `download` yields the output's id as bytes.
+#[derive(Debug)]
+struct InMemory(multiconvert_core::ProviderInfo);
+
+#[multiconvert_core::async_trait]
+impl multiconvert_core::ConversionProvider for InMemory {
+    fn info(&self) -> &multiconvert_core::ProviderInfo {
+        &self.0
+    }
+    async fn submit(
+        &self,
+        _: &multiconvert_core::JobRequest,
+    ) -> multiconvert_core::Result<multiconvert_core::JobHandle> {
+        Ok(multiconvert_core::JobHandle::new("memory", "job"))
+    }
+    async fn poll(
+        &self,
+        handle: &multiconvert_core::JobHandle,
+    ) -> multiconvert_core::Result<multiconvert_core::Job> {
+        Ok(multiconvert_core::Job::new(
+            handle.clone(),
+            multiconvert_core::JobStatus::Completed,
+        ))
+    }
+    fn webhook(
+        &self,
+        _: &multiconvert_core::WebhookRequest,
+    ) -> multiconvert_core::Result<multiconvert_core::WebhookEvent> {
+        Ok(multiconvert_core::WebhookEvent::unverified("memory", "job"))
+    }
+    async fn delete(&self, _: &multiconvert_core::JobHandle) -> multiconvert_core::Result<()> {
+        Ok(())
+    }
+    async fn download(
+        &self,
+        output: &Output,
+    ) -> multiconvert_core::Result<multiconvert_core::ByteStream> {
+        let bytes = bytes::Bytes::from(output.id.clone().unwrap_or_default().into_bytes());
+        let len = bytes.len() as u64;
+        Ok(multiconvert_core::ByteStream::new(
+            futures_util::stream::once(async move { Ok(bytes) }),
+            Some(len),
+            None,
+        ))
+    }
+}
+
+/// Item: every output of a job is saved under the default options, even when they share a name.
+#[tokio::test]
+async fn outputs_that_share_a_name_are_all_saved_under_distinct_names() {
+    use multiconvert_core::ProviderExt;
+    let provider = InMemory(multiconvert_core::ProviderInfo::new(
+        "memory",
+        multiconvert_core::Capabilities::new(),
+        multiconvert_core::PollPolicy::default(),
+    ));
+    let mut job = multiconvert_core::Job::new(
+        multiconvert_core::JobHandle::new("memory", "job"),
+        multiconvert_core::JobStatus::Completed,
+    );
+    for (id, name) in [
+        ("first", "photo.jpg"),
+        ("second", "photo.jpg"),
+        ("third", "sub/photo.jpg"),
+    ] {
+        let mut output = Output::stored(id).with_filename(name);
+        output.url = None;
+        job.outputs.push(output);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let saved = provider
+        .save_all(&job, dir.path(), &SaveOptions::default())
+        .await
+        .unwrap();
+    let names: Vec<_> = saved
+        .iter()
+        .map(|s| s.path.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names, ["photo.jpg", "photo-2.jpg", "photo-3.jpg"]);
+    assert_eq!(
+        entries(dir.path()),
+        ["photo-2.jpg", "photo-3.jpg", "photo.jpg"]
+    );
+    assert_eq!(
+        std::fs::read(dir.path().join("photo-2.jpg")).unwrap(),
+        b"second"
+    );
+    // Saved again with the default policy, nothing is overwritten: the first name collides.
+    let again = provider
+        .save_all(&job, dir.path(), &SaveOptions::default())
+        .await
+        .unwrap_err();
+    assert_eq!(again.kind(), ErrorKind::Io);
+}

@@ -167,3 +167,38 @@ async fn the_trait_object_gets_the_same_behaviour() {
         .unwrap();
     assert_eq!(confirmed.handle.id, "job-1");
 }
+
+/// Item: a wait that times out names the whole job, so it can be resumed from the error alone
+/// (token and provider facts included, never printed).
+#[tokio::test(start_paused = true)]
+async fn a_timeout_carries_the_whole_handle_to_resume_with() {
+    let fake = Fake::new(usize::MAX, JobStatus::Completed);
+    let handle = JobHandle::new("fake", "job-1")
+        .with_token("job-token-secret")
+        .with_server("https://www13.example.com/v2/dl/web2")
+        .with_meta("route", "legacy");
+    let policy = PollPolicy::fixed(Duration::from_secs(1), Duration::from_secs(3));
+    let e = fake.wait(&handle, &policy).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Timeout);
+    assert_eq!(e.job(), Some(&handle));
+    assert_eq!(e.job_id(), Some("job-1"));
+    let shown = format!("{e} {e:?}");
+    assert!(!shown.contains("job-token-secret"), "{shown}");
+    // Stored and read back, it resumes the wait.
+    let stored = serde_json::to_string(e.job().unwrap()).unwrap();
+    let resumed: JobHandle = serde_json::from_str(&stored).unwrap();
+    assert_eq!(resumed, handle);
+}
+
+/// Item: `convert` of a job that fails names the job's handle too.
+#[tokio::test(start_paused = true)]
+async fn a_failed_conversion_carries_the_handle() {
+    let fake = Fake::new(0, JobStatus::Failed);
+    let request = JobRequest::new(Input::path("a.png"), Conversion::to("jpg"));
+    let e = fake
+        .convert(&request, &PollPolicy::default())
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::ConversionFailed);
+    assert_eq!(e.job().map(|h| h.id.as_str()), Some("job-1"));
+}

@@ -57,6 +57,7 @@ pub enum AuthMode {
 /// The provider's configuration. `Debug` never shows the secret.
 #[derive(Clone)]
 pub struct Config {
+    pub(crate) name: String,
     pub(crate) secret: Secret,
     pub(crate) base_url: Url,
     pub(crate) route: AsyncRoute,
@@ -70,6 +71,7 @@ pub struct Config {
 impl fmt::Debug for Config {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Config")
+            .field("name", &self.name)
             .field("secret", &self.secret)
             .field("base_url", &self.base_url.as_str())
             .field("route", &self.route)
@@ -132,6 +134,11 @@ impl Config {
     pub fn route(&self) -> AsyncRoute {
         self.route
     }
+
+    /// The instance name (default [`NAME`]).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
 }
 
 /// Builds a [`Config`].
@@ -143,6 +150,7 @@ impl Config {
 /// ```
 #[derive(Default)]
 pub struct ConfigBuilder {
+    name: Option<String>,
     secret: Option<Secret>,
     base_url: Option<String>,
     route: AsyncRoute,
@@ -164,6 +172,13 @@ impl fmt::Debug for ConfigBuilder {
 }
 
 impl ConfigBuilder {
+    /// The instance name, used in job handles, by routers and in webhook receiver paths
+    /// (default `convertapi`). Give each instance its own when one application uses two
+    /// accounts or both routes side by side.
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
     /// The API secret or token (required).
     pub fn secret(mut self, secret: impl Into<Secret>) -> Self {
         self.secret = Some(secret.into());
@@ -219,7 +234,12 @@ impl ConfigBuilder {
             .conversion_timeout
             .unwrap_or(Duration::from_secs(900))
             .clamp(Duration::from_secs(10), Duration::from_secs(1200));
+        let name = match self.name {
+            Some(name) => multiconvert_core::config::instance_name(NAME, &name)?,
+            None => NAME.to_owned(),
+        };
         Ok(Config {
+            name,
             secret,
             base_url,
             route: self.route,

@@ -13,16 +13,16 @@ use multiconvert_core::failover::FormatCatalog;
 use multiconvert_core::http::{HttpClient, Phase, Replay, RequestSpec};
 use multiconvert_core::upload::Progress;
 use multiconvert_core::{
-    ByteStream, Capabilities, ConversionProvider, Error, ErrorKind, Input, InputSource, Job,
-    JobHandle, JobRequest, JobStatus, Operation, Output, PollPolicy, ProviderExt, ProviderInfo,
-    Result, UploadSource, WebhookEvent, WebhookRequest,
+    ByteStream, Capabilities, ConversionProvider, Delivery, Error, ErrorKind, Input, InputSource,
+    Job, JobHandle, JobRequest, JobStatus, Operation, Output, PollPolicy, ProviderExt,
+    ProviderInfo, Result, UploadSource, WebhookEvent, WebhookRequest,
 };
 use url::Url;
 
 use crate::config::{AsyncRoute, AuthMode, Config};
 use crate::request::{
     content_disposition, convert_segments, form_fields, inline_parts, job_segments, new_job_id,
-    source_format, upload_filename, FileValue,
+    route_of_job_id, source_format, upload_filename, FileValue, ROUTE_META,
 };
 use crate::response::{
     classify_poll, classify_submit, parse_error, parse_poll, parse_result, parse_submit,
@@ -49,7 +49,7 @@ pub struct ConvertApi {
     poll_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     results: Mutex<HashMap<String, Job>>,
     seen: Mutex<HashSet<String>>,
-    formats: Mutex<HashMap<(String, String), bool>>,
+    formats: Mutex<HashMap<(String, String), Option<bool>>>,
 }
 
 impl fmt::Debug for ConvertApi {
@@ -67,7 +67,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 impl ConvertApi {
     /// A provider from a configuration.
     pub fn new(config: Config) -> Result<Self> {
-        let http = HttpClient::new(NAME, config.http.clone())?;
+        let http = HttpClient::new(config.name.clone(), config.http.clone())?;
         let capabilities = Capabilities::new()
             .with_remote_service(true)
             .with_remote_input(true)
@@ -78,7 +78,7 @@ impl ConvertApi {
             .with_webhooks(true)
             .with_delete(true)
             .with_idempotent_submit(true);
-        let info = ProviderInfo::new(NAME, capabilities, config.poll_policy);
+        let info = ProviderInfo::new(config.name.clone(), capabilities, config.poll_policy);
         Ok(ConvertApi {
             config,
             http,
@@ -121,12 +121,20 @@ impl ConvertApi {
         }
     }
 
+    /// Where a job lives: the route its handle records, else the one its JobId's format names
+    /// (a handle rebuilt from a bare id), else the configured one.
     fn route_of(&self, handle: &JobHandle) -> AsyncRoute {
         handle
             .meta
-            .get("route")
+            .get(ROUTE_META)
             .and_then(|r| AsyncRoute::parse(r))
+            .or_else(|| route_of_job_id(&handle.id))
             .unwrap_or(self.config.route)
+    }
+
+    /// Names this instance in an error the pure functions made with the vendor's name.
+    fn named(&self, e: Error) -> Error {
+        e.renamed(NAME, &self.info.name)
     }
 
     /// Uploads a local or base64 input with a streamed `POST /upload` and returns its FileId.
@@ -272,8 +280,18 @@ impl ConvertApi {
     /// Semi-async: a synchronous conversion that carries a client JobId. When the connection
     /// drops, the result is recovered by polling that JobId instead of converting (and paying)
     /// again. The read timeout is the conversion timeout plus 10 s.
+    ///
+    /// The synchronous `/convert` endpoint takes only an RFC 4122 UUID as JobId, and such a job
+    /// is polled on the legacy `/job/{id}` route, whatever async route is configured: the JobId
+    /// is a UUID and the handle records the legacy route.
     pub async fn convert_sync(&self, request: &JobRequest) -> Result<Job> {
-        let prepared = self.prepare(request, false).await?;
+        self.convert_sync_inner(request)
+            .await
+            .map_err(|e| self.named(e))
+    }
+
+    async fn convert_sync_inner(&self, request: &JobRequest) -> Result<Job> {
+        let prepared = self.prepare(request, None).await?;
         let handle = prepared.handle.clone();
         let job_id = handle.id.clone();
         let timeout = self.config.conversion_timeout;
@@ -297,7 +315,10 @@ impl ConvertApi {
                 } else {
                     policy
                 };
-                let job = self.wait(&handle, &policy).await.map_err(|_| e)?;
+                let job = self
+                    .wait(&handle, &policy)
+                    .await
+                    .map_err(|_| e.with_job(handle.clone()))?;
                 if job.status == JobStatus::Completed {
                     Ok(job)
                 } else {
@@ -310,9 +331,12 @@ impl ConvertApi {
 
     /// Everything a convert request needs: a handle with a fresh client JobId (the route's
     /// format, recorded in the handle), the endpoint, and the form with every input uploaded.
-    async fn prepare(&self, request: &JobRequest, asynchronous: bool) -> Result<Prepared> {
+    /// `route` is the async route to submit on; `None` is the synchronous (semi-async) convert,
+    /// whose jobs live on the legacy route.
+    async fn prepare(&self, request: &JobRequest, route: Option<AsyncRoute>) -> Result<Prepared> {
         crate::request::check_complete(request)?;
-        let route = self.config.route;
+        let asynchronous = route.is_some();
+        let route = route.unwrap_or(AsyncRoute::Legacy);
         let from = source_format(request)?;
         let to = &request.conversions[0].target;
         let mut url = self.url(&convert_segments(route, &from, to, asynchronous)?);
@@ -320,7 +344,14 @@ impl ConvertApi {
             url.query_pairs_mut().append_pair("Async", "true");
         }
         let job_id = new_job_id(route);
-        let files = self.file_values(request, &from).await?;
+        // An upload creates no job: whatever went wrong there, nothing runs at the vendor.
+        let files = self.file_values(request, &from).await.map_err(|e| {
+            if e.delivery() == Delivery::Ambiguous || e.is_ambiguous() {
+                e.with_delivery(Delivery::NoJobStarted)
+            } else {
+                e
+            }
+        })?;
         let fields = form_fields(
             request,
             &files,
@@ -336,7 +367,8 @@ impl ConvertApi {
                 source: source_of(input, Operation::Submit).await?,
             });
         }
-        let handle = JobHandle::new(NAME, job_id).with_meta("route", route.as_str());
+        let handle =
+            JobHandle::new(self.info.name.clone(), job_id).with_meta(ROUTE_META, route.as_str());
         Ok(Prepared {
             handle,
             url,
@@ -382,7 +414,7 @@ impl ConvertApi {
             .read_body(Operation::Poll, response, MAX_JSON)
             .await?;
         let mut handle = handle.clone();
-        handle.meta.insert("route".into(), route.as_str().into());
+        handle.meta.insert(ROUTE_META.into(), route.as_str().into());
         match parse_poll(&handle, status, &headers, &body) {
             Ok(job) => {
                 if job.status.is_terminal() {
@@ -413,6 +445,141 @@ impl ConvertApi {
             Err(e) => Err(e),
         }
     }
+}
+
+impl ConvertApi {
+    async fn submit_inner(&self, request: &JobRequest) -> Result<JobHandle> {
+        let prepared = self.prepare(request, Some(self.config.route)).await?;
+        let handle = prepared.handle.clone();
+        let job_id = handle.id.clone();
+        // Refusals (429, 503 throttling) and never-sent requests are resent by the retry loop;
+        // anything ambiguous is reconciled below by the JobId, never blindly resent.
+        let spec = RequestSpec::new(Operation::Submit)
+            .replay(Replay::CreatesJob)
+            .classify(classify_submit);
+        let answer = match self.send_convert(&prepared, spec).await {
+            Ok((_, _, body)) => parse_submit(&body)?,
+            Err(e) if e.is_ambiguous() => {
+                tracing::debug!(provider = %self.info.name, job = %job_id, "submit outcome unknown: polling the JobId");
+                match self.reconcile(&handle, e).await? {
+                    Some(handle) => return Ok(handle),
+                    None => {
+                        // Not there (yet): resend with the same JobId, never a new one. Should
+                        // that fail ambiguously too, either attempt may still land.
+                        let (_, _, body) =
+                            self.send_convert(&prepared, spec).await.map_err(|e| {
+                                if e.is_ambiguous() {
+                                    ambiguous(e, &handle)
+                                } else {
+                                    e
+                                }
+                            })?;
+                        parse_submit(&body)?
+                    }
+                }
+            }
+            Err(e) => return Err(e),
+        };
+        match answer {
+            SubmitAnswer::Accepted(id) if id == job_id => Ok(handle),
+            SubmitAnswer::Accepted(id) => {
+                let mut handle = handle;
+                handle.id = id;
+                Ok(handle)
+            }
+            SubmitAnswer::Completed(outputs) => {
+                let mut job = Job::new(handle.clone(), JobStatus::Completed);
+                job.outputs = outputs;
+                self.remember(&job);
+                Ok(handle)
+            }
+        }
+    }
+
+    /// After a submit that failed ambiguously (`error`), asks the vendor about the JobId:
+    /// `Ok(Some(handle))` when the job exists; `Ok(None)` when it does not and the request may
+    /// simply not have landed yet (a dropped connection, a gateway's 5xx): resend it with the
+    /// same JobId. When ConvertAPI itself answered the 5xx (its error JSON, with a `Code`) and the
+    /// JobId is unknown or its job already failed, nothing started that can complete: the error is
+    /// failover-eligible ([`Delivery::NoJobStarted`]) and nothing is resent. When the vendor
+    /// cannot be asked, the job may exist: the error stays ambiguous (no failover, no resend)
+    /// and carries the handle to reconcile later.
+    async fn reconcile(&self, handle: &JobHandle, error: Error) -> Result<Option<JobHandle>> {
+        let vendor_answered = error.http_status().is_some() && error.provider_code().is_some();
+        match self.probe(handle).await {
+            Ok(Some(job)) if vendor_answered && job.status == JobStatus::Failed => {
+                tracing::debug!(provider = %self.info.name, job = %handle.id, "the server failed the submit and the job with it");
+                Err(error
+                    .with_delivery(Delivery::NoJobStarted)
+                    .with_job(handle.clone()))
+            }
+            Ok(Some(_)) => Ok(Some(handle.clone())),
+            Ok(None) if vendor_answered => Err(error.with_delivery(Delivery::NoJobStarted)),
+            Ok(None) => Ok(None),
+            Err(probe) => {
+                tracing::debug!(provider = %self.info.name, job = %handle.id, error = %probe, "cannot tell whether the job exists");
+                Err(ambiguous(error, handle))
+            }
+        }
+    }
+
+    async fn send_delete(&self, url: Url) -> Result<(StatusCode, HeaderMap, Bytes)> {
+        let response = self
+            .http
+            .send(RequestSpec::new(Operation::Delete), |client| {
+                Ok(self.authorize(client.delete(url.clone())))
+            })
+            .await?;
+        self.http
+            .read_body(Operation::Delete, response, MAX_JSON)
+            .await
+    }
+
+    async fn delete_inner(&self, handle: &JobHandle) -> Result<()> {
+        // Stored results outlive the job record for up to 3 h and must go too, whoever deletes:
+        // their FileIds come from this process's cache, else from a poll (another process may
+        // have submitted the job). A job that is unknown or still running has none.
+        let cached = lock(&self.results).get(&handle.id).cloned();
+        let job = match cached {
+            Some(job) => Some(job),
+            None => match self.poll_once(handle).await {
+                Ok(job) => Some(job),
+                Err(e) if e.kind() == ErrorKind::NotFound => None,
+                Err(e) => return Err(e.with_operation(Operation::Delete)),
+            },
+        };
+        let file_ids: Vec<String> = job
+            .map(|job| job.outputs.into_iter().filter_map(|o| o.id).collect())
+            .unwrap_or_default();
+        // Files first: should the job's own DELETE then fail, a retry still finds them by a poll.
+        for file_id in file_ids {
+            let (status, headers, body) = self
+                .send_delete(self.url(&["d".to_owned(), file_id]))
+                .await?;
+            // A file that expired on its own is as good as deleted.
+            if !status.is_success() && status != StatusCode::NOT_FOUND {
+                return Err(parse_error(Operation::Delete, status, &headers, &body));
+            }
+        }
+        let route = self.route_of(handle);
+        let (status, headers, body) = self
+            .send_delete(self.url(&job_segments(route, &handle.id)))
+            .await?;
+        if !status.is_success() {
+            return Err(parse_error(Operation::Delete, status, &headers, &body));
+        }
+        lock(&self.results).remove(&handle.id);
+        lock(&self.seen).remove(&handle.id);
+        Ok(())
+    }
+}
+
+/// `error`, marked as one after which the job may exist at the vendor (no failover, no blind
+/// resend), with the handle to reconcile it by.
+fn ambiguous(error: Error, handle: &JobHandle) -> Error {
+    error
+        .with_delivery(Delivery::Ambiguous)
+        .with_job(handle.clone())
 }
 
 /// The bytes of a local or base64 input.
@@ -461,14 +628,16 @@ struct Prepared {
     progress: Option<Progress>,
 }
 
-/// Format lookups with `GET /info/canconvert/{from}/to/{to}` (200 = supported, 404 = not),
-/// cached per pair.
+/// Format lookups with `GET /info/canconvert/{from}/to/{to}`, cached per pair. A 200 says the
+/// pair is supported. A 404 cannot tell an unsupported pair from a host that has no such endpoint
+/// (a regional deployment, a proxy, an emulator), so it is "unknown" and the member stays
+/// eligible: the convert request itself decides.
 #[async_trait]
 impl FormatCatalog for ConvertApi {
     async fn supports(&self, source: &str, target: &str) -> Result<Option<bool>> {
         let key = (source.to_ascii_lowercase(), target.to_ascii_lowercase());
         if let Some(known) = lock(&self.formats).get(&key) {
-            return Ok(Some(*known));
+            return Ok(*known);
         }
         let op = Operation::Other("canconvert");
         let segments = ["info", "canconvert", &key.0, "to", &key.1].map(str::to_owned);
@@ -481,12 +650,12 @@ impl FormatCatalog for ConvertApi {
             .await?;
         let (status, headers, body) = self.http.read_body(op, response, MAX_JSON).await?;
         let known = match status.as_u16() {
-            200..=299 => true,
-            404 => false,
-            _ => return Err(parse_error(op, status, &headers, &body)),
+            200..=299 => Some(true),
+            404 => None,
+            _ => return Err(self.named(parse_error(op, status, &headers, &body))),
         };
         lock(&self.formats).insert(key, known);
-        Ok(Some(known))
+        Ok(known)
     }
 }
 
@@ -497,89 +666,21 @@ impl ConversionProvider for ConvertApi {
     }
 
     async fn submit(&self, request: &JobRequest) -> Result<JobHandle> {
-        let prepared = self.prepare(request, true).await?;
-        let handle = prepared.handle.clone();
-        let job_id = handle.id.clone();
-        // Refusals (429, 503 throttling) and never-sent requests are resent by the retry loop;
-        // anything ambiguous is reconciled below by the JobId, never blindly resent.
-        let spec = RequestSpec::new(Operation::Submit)
-            .replay(Replay::CreatesJob)
-            .classify(classify_submit);
-        let answer = match self.send_convert(&prepared, spec).await {
-            Ok((_, _, body)) => parse_submit(&body)?,
-            Err(e) if e.is_ambiguous() => {
-                tracing::debug!(provider = NAME, job = %job_id, "submit outcome unknown: polling the JobId");
-                match self.probe(&handle).await {
-                    Ok(Some(_)) => return Ok(handle),
-                    Ok(None) => {
-                        // Not there (yet): resend with the same JobId, never a new one.
-                        let (_, _, body) = self.send_convert(&prepared, spec).await?;
-                        parse_submit(&body)?
-                    }
-                    Err(_) => return Err(e),
-                }
-            }
-            Err(e) => return Err(e),
-        };
-        match answer {
-            SubmitAnswer::Accepted(id) if id == job_id => Ok(handle),
-            SubmitAnswer::Accepted(id) => {
-                let mut handle = handle;
-                handle.id = id;
-                Ok(handle)
-            }
-            SubmitAnswer::Completed(outputs) => {
-                let mut job = Job::new(handle.clone(), JobStatus::Completed);
-                job.outputs = outputs;
-                self.remember(&job);
-                Ok(handle)
-            }
-        }
+        self.submit_inner(request).await.map_err(|e| self.named(e))
     }
 
     async fn poll(&self, handle: &JobHandle) -> Result<Job> {
-        self.poll_once(handle).await
+        self.poll_once(handle).await.map_err(|e| self.named(e))
     }
 
     fn webhook(&self, request: &WebhookRequest) -> Result<WebhookEvent> {
-        crate::webhook::parse_event(request)
+        let mut event = crate::webhook::parse_event(request).map_err(|e| self.named(e))?;
+        event.provider = self.info.name.to_string();
+        Ok(event)
     }
 
     async fn delete(&self, handle: &JobHandle) -> Result<()> {
-        let route = self.route_of(handle);
-        let url = self.url(&job_segments(route, &handle.id));
-        let response = self
-            .http
-            .send(RequestSpec::new(Operation::Delete), |client| {
-                Ok(self.authorize(client.delete(url.clone())))
-            })
-            .await?;
-        let (status, headers, body) = self
-            .http
-            .read_body(Operation::Delete, response, MAX_JSON)
-            .await?;
-        if !status.is_success() {
-            return Err(parse_error(Operation::Delete, status, &headers, &body));
-        }
-        let cached = lock(&self.results).remove(&handle.id);
-        lock(&self.seen).remove(&handle.id);
-        // Stored results outlive the job record for up to 3 h: remove the ones we know of.
-        let file_ids: Vec<String> = cached
-            .map(|job| job.outputs.into_iter().filter_map(|o| o.id).collect())
-            .unwrap_or_default();
-        for file_id in file_ids {
-            let url = self.url(&["d".to_owned(), file_id]);
-            let outcome = self
-                .http
-                .send(RequestSpec::new(Operation::Delete), |client| {
-                    Ok(self.authorize(client.delete(url.clone())))
-                })
-                .await;
-            if let Err(e) = outcome {
-                tracing::debug!(provider = NAME, error = %e, "could not delete a stored result");
-            }
-        }
-        Ok(())
+        self.delete_inner(handle).await.map_err(|e| self.named(e))
     }
 
     async fn download(&self, output: &Output) -> Result<ByteStream> {

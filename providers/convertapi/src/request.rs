@@ -20,13 +20,28 @@ pub fn new_job_id(route: AsyncRoute) -> String {
     }
 }
 
+/// The handle meta key that records a job's async route.
+pub const ROUTE_META: &str = "route";
+
 /// True for a JobId of either documented format (a UUID, or 32 `[a-z0-9]`).
 pub fn is_valid_job_id(id: &str) -> bool {
+    route_of_job_id(id).is_some()
+}
+
+/// The route a JobId of a documented format belongs to: a hyphenated UUID is the legacy
+/// route's (and semi-async's), 32 `[a-z0-9]` the current route's; `None` for anything else.
+pub fn route_of_job_id(id: &str) -> Option<AsyncRoute> {
     let simple = id.len() == 32
         && id
             .bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
-    simple || uuid::Uuid::try_parse(id).is_ok_and(|_| id.len() == 36)
+    if simple {
+        Some(AsyncRoute::Current)
+    } else if id.len() == 36 && uuid::Uuid::try_parse(id).is_ok() {
+        Some(AsyncRoute::Legacy)
+    } else {
+        None
+    }
 }
 
 /// The source format of a request: the conversion's, else the first input's extension; a web

@@ -164,9 +164,10 @@ pub fn parse_poll(
 
 /// The one place an HTTP error becomes an [`Error`], keyed on the HTTP status first (codes are
 /// advisory where the documentation generations conflict): 400 invalid input (with the invalid
-/// parameters), 401 unauthenticated but code 4014 (balance exhausted) quota, 404 not found, 415
-/// unsupported, 429 and 503 (and a 502 with ConvertAPI's JSON) rate limited, other 5xx with
-/// `{Code, Message}` a failed conversion, 5xx without it a transport failure.
+/// parameters), 401 unauthenticated but code 4014 (balance exhausted) quota, 404 not found (on a
+/// submit: no such converter, unsupported), 415 unsupported, 429 and 503 (and a 502 with ConvertAPI's JSON) rate limited; another 5xx is a
+/// server fault ([`Transport`](ErrorKind::Transport)) — except on a poll, where a 5xx with
+/// `{Code, Message}` is the failed conversion of a job that exists.
 pub fn parse_error(
     operation: Operation,
     status: StatusCode,
@@ -184,11 +185,16 @@ pub fn parse_error(
         401 | 403 if code.as_deref() == Some("4014") => ErrorKind::QuotaExhausted,
         401 | 403 => ErrorKind::Unauthenticated,
         402 => ErrorKind::QuotaExhausted,
+        // The only resource a convert request names is the converter, `/convert/{from}/to/{to}`:
+        // a 404 there means this vendor has no such conversion.
+        404 if operation == Operation::Submit => ErrorKind::Unsupported,
         404 | 410 => ErrorKind::NotFound,
         415 => ErrorKind::Unsupported,
         429 | 503 => ErrorKind::RateLimited,
         502 if has_json => ErrorKind::RateLimited,
-        500..=599 if has_json => ErrorKind::ConversionFailed,
+        // Only a poll asks about a conversion that exists: its 5xx with ConvertAPI's JSON is that
+        // conversion's failure. On submit, upload or delete the same answer is a server fault.
+        500..=599 if has_json && operation == Operation::Poll => ErrorKind::ConversionFailed,
         300..=399 => ErrorKind::Protocol,
         s => ErrorKind::from_http_status(s),
     };

@@ -3,7 +3,7 @@
 use multiconvert_core::{Error, ErrorKind, Operation, Result, WebhookEvent, WebhookRequest};
 use serde_json::Value;
 
-use crate::request::is_valid_job_id;
+use crate::request::{route_of_job_id, ROUTE_META};
 use crate::NAME;
 
 fn rejected(message: &str) -> Error {
@@ -17,7 +17,10 @@ fn rejected(message: &str) -> Error {
 
 /// Turns a WebHook call of either shape into an event, whatever route is configured. ConvertAPI
 /// signs nothing, so the event is always unverified: it only ever triggers a confirming poll.
-/// The JobId must have one of the documented formats.
+/// The JobId must have one of the documented formats, and its format names the route the job
+/// lives on (a UUID: legacy, 32 `[a-z0-9]`: current), recorded in the event's meta so that
+/// [`confirm`](multiconvert_core::ProviderExt::confirm) polls there. The format decides rather
+/// than the method: it is what the client chose at submit time.
 pub fn parse_event(request: &WebhookRequest) -> Result<WebhookEvent> {
     let from_query = request
         .query()
@@ -36,8 +39,9 @@ pub fn parse_event(request: &WebhookRequest) -> Result<WebhookEvent> {
         _ => return Err(rejected("ConvertAPI calls back with GET or POST")),
     }
     .ok_or_else(|| rejected("the callback carries no JobId"))?;
-    if !is_valid_job_id(&job_id) {
-        return Err(rejected("the JobId has neither documented format"));
-    }
-    Ok(WebhookEvent::unverified(NAME, job_id))
+    let route = route_of_job_id(&job_id)
+        .ok_or_else(|| rejected("the JobId has neither documented format"))?;
+    // The JobId's shape says where the job lives (semi-async jobs live on the legacy route
+    // whatever the configured one), so the confirming poll goes there.
+    Ok(WebhookEvent::unverified(NAME, job_id).with_meta(ROUTE_META, route.as_str()))
 }

@@ -338,3 +338,148 @@ async fn local_files_can_travel_inline_in_one_multipart_request() {
     assert!(is_valid_job_id(&handle.id));
     verify(&r);
 }
+
+/// Item: a 5xx with ConvertAPI's JSON on submit is a server fault. The JobId is polled first;
+/// unknown there, the submit is not resent and another vendor may take the job.
+#[tokio::test]
+async fn a_server_fault_on_submit_is_reconciled_then_failover_eligible() {
+    for route in ROUTES {
+        let (_, r) = replay(route, "server_fault_on_submit").await;
+        let e = provider(&r.base_url(), route)
+            .submit(&remote())
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Transport, "{e}");
+        assert_eq!(e.http_status(), Some(500));
+        assert_eq!(e.provider_code(), Some("50050"));
+        assert_eq!(e.delivery(), multiconvert_core::Delivery::NoJobStarted);
+        assert!(e.is_failover_eligible(), "{e}");
+        // One submit, one reconciling poll, no resend: verify() fails on anything else.
+        verify(&r);
+    }
+}
+
+/// Down altogether (the reconciling poll fails the job too): still failover-eligible, no resend.
+#[tokio::test]
+async fn a_vendor_that_is_down_is_failover_eligible() {
+    for route in ROUTES {
+        let (_, r) = replay(route, "server_down").await;
+        let e = provider(&r.base_url(), route)
+            .submit(&remote())
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Transport, "{e}");
+        assert!(e.is_failover_eligible(), "{e}");
+        assert_eq!(
+            e.job().map(|h| h.id.as_str()).map(is_valid_job_id),
+            Some(true)
+        );
+        verify(&r);
+    }
+}
+
+/// When the vendor cannot be asked about the JobId, the job may exist: no failover, no resend,
+/// and the error carries the handle to reconcile later.
+#[tokio::test]
+async fn an_unanswerable_reconciliation_stays_ambiguous() {
+    let server = MockServer::start().await;
+    Mock::given(wiremock::matchers::method("POST"))
+        .respond_with(ResponseTemplate::new(500).set_body_json(
+            serde_json::json!({"Code": 50050, "Message": "Unexpected error occurred."}),
+        ))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(wiremock::matchers::method("GET"))
+        .respond_with(ResponseTemplate::new(502).set_body_string("<html>Bad Gateway</html>"))
+        .mount(&server)
+        .await;
+    let e = provider(&server.uri(), AsyncRoute::Current)
+        .submit(&remote())
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Transport);
+    assert!(!e.is_failover_eligible(), "{e}");
+    let handle = e.job().expect("the handle to reconcile with");
+    assert_eq!(handle.meta["route"], "current");
+    server.verify().await;
+}
+
+/// Item: semi-async uses the sync endpoint's UUID JobId and the legacy poll route, whatever
+/// async route is configured.
+#[tokio::test]
+async fn semi_async_on_the_current_route_uses_a_uuid_and_the_legacy_poll() {
+    // The cassette's poll is `/job/{id}`; a 32-char JobId or `/async/job/` would not match.
+    let (_, r) = replay(AsyncRoute::Legacy, "semi_async_recovered").await;
+    let p = ConvertApi::new(builder(&r.base_url(), AsyncRoute::Current).build().unwrap()).unwrap();
+    let job = p.convert_sync(&remote()).await.unwrap();
+    assert_eq!(job.status, JobStatus::Completed);
+    assert_eq!(job.handle.meta["route"], "legacy");
+    assert!(uuid::Uuid::parse_str(&job.handle.id).is_ok() && job.handle.id.len() == 36);
+    verify(&r);
+}
+
+/// Item: a callback names where its job lives; confirming it polls there.
+#[tokio::test]
+async fn a_legacy_job_s_callback_is_confirmed_on_the_legacy_route() {
+    let (cassette, r) = replay(AsyncRoute::Current, "webhook_legacy_job").await;
+    let p = provider(&r.base_url(), AsyncRoute::Current);
+    let id = &cassette.params["job_id"];
+    let request = multiconvert_core::WebhookRequest::new(
+        http::Method::GET,
+        format!("/hooks/convertapi?JobId={id}"),
+        http::HeaderMap::new(),
+        Vec::new(),
+    );
+    let event = p.webhook(&request).unwrap();
+    assert_eq!(event.meta["route"], "legacy");
+    let job = p.confirm(&event).await.unwrap();
+    assert_eq!(job.status, JobStatus::Completed);
+    verify(&r);
+}
+
+/// Item: deleting from a process that did not submit the job removes its result files too (the
+/// cassette requires the DELETE of the stored file).
+#[tokio::test]
+async fn a_delete_from_another_process_removes_the_result_files() {
+    for route in ROUTES {
+        let (_, r) = replay(route, "delete_job").await;
+        // A fresh provider, and a handle rebuilt from the bare id: nothing in memory.
+        let handle = JobHandle::new("convertapi", fixed_id(route));
+        provider(&r.base_url(), route)
+            .delete(&handle)
+            .await
+            .unwrap();
+        verify(&r);
+    }
+}
+
+/// Item: instances of one vendor are told apart by a configurable name.
+#[tokio::test]
+async fn a_named_instance_names_handles_events_and_errors() {
+    let (_, r) = replay(AsyncRoute::Current, "server_fault_on_submit").await;
+    let p = ConvertApi::new(
+        builder(&r.base_url(), AsyncRoute::Current)
+            .name("convertapi-eu")
+            .build()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(p.info().name, "convertapi-eu");
+    let e = p.submit(&remote()).await.unwrap_err();
+    assert_eq!(e.provider(), "convertapi-eu");
+    verify(&r);
+    let request = multiconvert_core::WebhookRequest::new(
+        http::Method::POST,
+        "/hooks/convertapi-eu",
+        http::HeaderMap::new(),
+        serde_json::to_vec(&serde_json::json!({"JobId": fixed_id(AsyncRoute::Current)})).unwrap(),
+    );
+    let event = p.webhook(&request).unwrap();
+    assert_eq!(event.provider, "convertapi-eu");
+    assert_eq!(event.handle().provider, "convertapi-eu");
+    assert!(builder("https://example.com", AsyncRoute::Current)
+        .name("")
+        .build()
+        .is_err());
+}

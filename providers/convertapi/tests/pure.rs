@@ -107,51 +107,84 @@ fn several_inputs_become_indexed_files() {
 #[test]
 fn errors_keyed_on_the_status_first() {
     let h = json_headers();
-    let cases: &[(u16, &str, ErrorKind)] = &[
+    use Operation::{Delete, Poll, Submit, Upload};
+    let cases: &[(Operation, u16, &str, ErrorKind)] = &[
         (
+            Submit,
             400,
             r#"{"Code":4000,"Message":"bad"}"#,
             ErrorKind::InvalidInput,
         ),
         (
+            Submit,
             401,
             r#"{"Code":4010,"Message":"bad secret"}"#,
             ErrorKind::Unauthenticated,
         ),
         (
+            Submit,
             401,
             r#"{"Code":4014,"Message":"balance"}"#,
             ErrorKind::QuotaExhausted,
         ),
-        (404, "", ErrorKind::NotFound),
-        (415, r#"{"Code":4150}"#, ErrorKind::Unsupported),
-        (429, "", ErrorKind::RateLimited),
+        // The converter of a convert request does not exist: this vendor cannot do the pair.
+        (Submit, 404, "", ErrorKind::Unsupported),
+        (Poll, 404, "", ErrorKind::NotFound),
+        (Delete, 404, "", ErrorKind::NotFound),
+        (Submit, 415, r#"{"Code":4150}"#, ErrorKind::Unsupported),
+        (Submit, 429, "", ErrorKind::RateLimited),
         (
+            Submit,
             503,
             r#"{"Code":5030,"Message":"retry"}"#,
             ErrorKind::RateLimited,
         ),
         (
+            Submit,
             502,
             r#"{"Code":5020,"Message":"retry"}"#,
             ErrorKind::RateLimited,
         ),
+        // A 5xx with ConvertAPI's JSON fails a conversion only on a poll of an existing job;
+        // anywhere else it is a server fault.
         (
+            Poll,
             500,
             r#"{"Code":5001,"Message":"Conversion failed"}"#,
             ErrorKind::ConversionFailed,
         ),
-        (502, "<html>", ErrorKind::Transport),
-        (504, "", ErrorKind::Transport),
+        (
+            Submit,
+            500,
+            r#"{"Code":50050,"Message":"Unexpected"}"#,
+            ErrorKind::Transport,
+        ),
+        (
+            Upload,
+            500,
+            r#"{"Code":50050,"Message":"Unexpected"}"#,
+            ErrorKind::Transport,
+        ),
+        (
+            Delete,
+            500,
+            r#"{"Code":50050,"Message":"Unexpected"}"#,
+            ErrorKind::Transport,
+        ),
+        (Submit, 502, "<html>", ErrorKind::Transport),
+        (Submit, 504, "", ErrorKind::Transport),
     ];
-    for (status, body, kind) in cases {
+    for (op, status, body, kind) in cases {
         let e = parse_error(
-            Operation::Submit,
+            *op,
             StatusCode::from_u16(*status).unwrap(),
             &h,
             body.as_bytes(),
         );
-        assert_eq!(e.kind(), *kind, "{status} {body}");
+        assert_eq!(e.kind(), *kind, "{op} {status} {body}");
+        if *status >= 500 && *kind == ErrorKind::Transport {
+            assert!(e.is_failover_eligible(), "{op} {status} {body}");
+        }
     }
     let e = parse_error(
         Operation::Submit,

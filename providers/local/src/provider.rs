@@ -87,6 +87,14 @@ impl Local {
         })
     }
 
+    /// Renames this instance (default `local`): the name handles, routers and webhook receivers
+    /// know it by.
+    pub fn with_name(mut self, name: &str) -> Result<Self> {
+        let name = multiconvert_core::config::instance_name(NAME, name)?;
+        self.info.name = name.into();
+        Ok(self)
+    }
+
     /// The provider with jobs under `MULTICONVERT_LOCAL_DIR`, else `<temp>/multiconvert-local`.
     pub fn from_env() -> Result<Self> {
         let root = std::env::var_os("MULTICONVERT_LOCAL_DIR")
@@ -304,7 +312,7 @@ impl ConversionProvider for Local {
         let root = self.root.clone();
         let job_id = id.clone();
         tokio::task::spawn_blocking(move || run(root, job_id, tasks));
-        Ok(JobHandle::new(NAME, id))
+        Ok(JobHandle::new(self.info.name.clone(), id))
     }
 
     async fn poll(&self, handle: &JobHandle) -> Result<Job> {
@@ -316,8 +324,9 @@ impl ConversionProvider for Local {
                 error(ErrorKind::NotFound, op, "no local job has this id")
                     .with_job_id(handle.id.clone())
             })?;
-        let mut job = Job::new(JobHandle::new(NAME, handle.id.clone()), stored.status);
-        job.handle.created_at = handle.created_at;
+        // The caller's handle, with whatever it carries: only the status and files are read here.
+        let mut job = Job::new(handle.clone(), stored.status);
+        job.handle.provider = self.info.name.to_string();
         job.outputs = stored
             .outputs
             .into_iter()

@@ -39,6 +39,7 @@ pub enum SubmitMode {
 /// The provider's configuration. `Debug` never shows the key or the webhook secret.
 #[derive(Clone)]
 pub struct Config {
+    pub(crate) name: String,
     pub(crate) api_key: Secret,
     pub(crate) base_url: Url,
     pub(crate) webhook: WebhookVerification,
@@ -50,6 +51,7 @@ pub struct Config {
 impl fmt::Debug for Config {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Config")
+            .field("name", &self.name)
             .field("api_key", &self.api_key)
             .field("base_url", &self.base_url.as_str())
             .field("webhook", &self.webhook)
@@ -97,6 +99,11 @@ impl Config {
     pub fn base_url(&self) -> &Url {
         &self.base_url
     }
+
+    /// The instance name (default [`NAME`]).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
 }
 
 /// Builds a [`Config`].
@@ -112,6 +119,7 @@ impl Config {
 /// ```
 #[derive(Default)]
 pub struct ConfigBuilder {
+    name: Option<String>,
     api_key: Option<Secret>,
     base_url: Option<String>,
     webhook_secret: Option<Secret>,
@@ -131,6 +139,13 @@ impl fmt::Debug for ConfigBuilder {
 }
 
 impl ConfigBuilder {
+    /// The instance name, used in job handles, by routers and in webhook receiver paths
+    /// (default `online-convert`). Give each instance its own when one application uses two
+    /// accounts side by side.
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
     /// The account API key (required).
     pub fn api_key(mut self, key: impl Into<Secret>) -> Self {
         self.api_key = Some(key.into());
@@ -179,7 +194,12 @@ impl ConfigBuilder {
             Some(s) => WebhookVerification::Secret(s),
             None => WebhookVerification::Unsigned,
         };
+        let name = match self.name {
+            Some(name) => multiconvert_core::config::instance_name(NAME, &name)?,
+            None => NAME.to_owned(),
+        };
         Ok(Config {
+            name,
             api_key,
             base_url,
             webhook,

@@ -35,7 +35,7 @@ pub mod wire;
 
 pub use config::{Config, ConfigBuilder, SubmitMode, WebhookVerification, DEFAULT_BASE_URL};
 pub use provider::{JobPage, OnlineConvert};
-pub use request::InputOrder;
+pub use request::{InputOrder, JobUpdate};
 
 /// The provider's name.
 pub const NAME: &str = "online-convert";

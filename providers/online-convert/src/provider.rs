@@ -11,8 +11,8 @@ use multiconvert_core::http::{HttpClient, Phase, Replay, RequestSpec};
 use multiconvert_core::upload::Progress;
 use multiconvert_core::{
     ByteStream, Capabilities, Conversion, ConversionProvider, Delivery, Error, ErrorKind, Input,
-    Job, JobHandle, JobRequest, JsonMap, Operation, Output, ProviderInfo, Result, Secret,
-    UploadSource, WebhookEvent, WebhookRequest,
+    Job, JobConversion, JobHandle, JobInput, JobRequest, JobStatus, JsonMap, Operation, Output,
+    ProviderInfo, Result, Secret, UploadSource, WebhookEvent, WebhookRequest,
 };
 use serde_json::{json, Value};
 use url::Url;
@@ -20,10 +20,12 @@ use url::Url;
 use crate::config::{Config, SubmitMode, WebhookVerification};
 use crate::request::{
     check_order, check_positions, content_type_for, conversion_json, input_json, job_body,
-    multipart_filename, needs_upload, order_body, InputOrder,
+    multipart_filename, needs_upload, order_body, update_body, InputOrder, JobUpdate,
 };
-use crate::response::{parse_error, parse_job, to_job};
-use crate::wire::{CatalogEntry, HistoryEntry, StatusInfo, WireInput, WireJob, WireUploadReply};
+use crate::response::{job_conversion, job_input, parse_added, parse_error, parse_job, to_job};
+use crate::wire::{
+    CatalogEntry, HistoryEntry, StatusInfo, WireConversion, WireInput, WireJob, WireUploadReply,
+};
 use crate::NAME;
 
 /// The header that carries the account key.
@@ -79,7 +81,7 @@ fn with_op(e: Error, op: Operation) -> Error {
 impl OnlineConvert {
     /// A provider from a configuration.
     pub fn new(config: Config) -> Result<Self> {
-        let http = HttpClient::new(NAME, config.http.clone())?;
+        let http = HttpClient::new(config.name.clone(), config.http.clone())?;
         let capabilities = Capabilities::new()
             .with_remote_service(true)
             .with_remote_input(true)
@@ -95,7 +97,7 @@ impl OnlineConvert {
             .with_delete(true)
             .with_staged_jobs(true)
             .with_idempotent_submit(config.submit_mode == SubmitMode::TwoPhase);
-        let info = ProviderInfo::new(NAME, capabilities, config.poll_policy);
+        let info = ProviderInfo::new(config.name.clone(), capabilities, config.poll_policy);
         Ok(OnlineConvert {
             config,
             http,
@@ -112,6 +114,17 @@ impl OnlineConvert {
     /// The configuration.
     pub fn config(&self) -> &Config {
         &self.config
+    }
+
+    /// Names this instance in an error the pure functions made with the vendor's name.
+    fn named(&self, e: Error) -> Error {
+        e.renamed(NAME, &self.info.name)
+    }
+
+    /// Names this instance in a job the pure functions made with the vendor's name.
+    fn owned(&self, mut job: Job) -> Job {
+        job.handle.provider = self.info.name.to_string();
+        job
     }
 
     fn endpoint(&self, segments: &[&str]) -> Url {
@@ -149,7 +162,7 @@ impl OnlineConvert {
         if status.is_success() {
             Ok((status, headers, body))
         } else {
-            Err(parse_error(op, status, &headers, &body))
+            Err(self.named(parse_error(op, status, &headers, &body)))
         }
     }
 
@@ -165,10 +178,10 @@ impl OnlineConvert {
         let (status, resp_headers, bytes) = self.call(spec, method, url, body, headers).await?;
         if status == StatusCode::NO_CONTENT {
             // The create endpoint answers 204 with an error body when it got no usable JSON.
-            return Err(parse_error(op, status, &resp_headers, &bytes));
+            return Err(self.named(parse_error(op, status, &resp_headers, &bytes)));
         }
-        let (wire, raw) = parse_job(&bytes, op)?;
-        let job = to_job(&wire, raw);
+        let (wire, raw) = parse_job(&bytes, op).map_err(|e| self.named(e))?;
+        let job = self.owned(to_job(&wire, raw));
         Ok((wire, job))
     }
 
@@ -209,34 +222,32 @@ impl OnlineConvert {
     }
 
     /// Adds one input to a staged job (`POST /jobs/{id}/input`); a local input is uploaded instead.
-    /// Returns the new input's id.
-    pub async fn add_input(&self, handle: &JobHandle, input: &Input) -> Result<String> {
+    /// Returns the new input as the vendor reports it (its id is what the PATCH endpoints take).
+    pub async fn add_input(&self, handle: &JobHandle, input: &Input) -> Result<JobInput> {
         if needs_upload(input) {
             return self.upload(handle, input).await;
         }
-        let body = input_json(input)?.expect("not an upload");
+        let op = Operation::Other("add_input");
+        let body = input_json(input)?.ok_or_else(|| {
+            Error::new(ErrorKind::InvalidInput, NAME, op, "this input is uploaded")
+        })?;
         let (_, _, bytes) = self
             .call(
-                RequestSpec::new(Operation::Other("add_input")),
+                RequestSpec::new(op),
                 Method::POST,
                 self.job_url(handle, &["input"]),
                 Some(&body),
                 &[],
             )
             .await?;
-        let input: WireInput = serde_json::from_slice(&bytes).map_err(|_| {
-            Error::new(
-                ErrorKind::Protocol,
-                NAME,
-                Operation::Other("add_input"),
-                "the reply is not an input",
-            )
-        })?;
-        Ok(input.id)
+        parse_added(&bytes, op, |i: &WireInput| &i.id)
+            .map(|wire| job_input(&wire))
+            .map_err(|e| self.named(e))
     }
 
-    /// Adds several inputs that need no upload in one request (the endpoint takes an array).
-    pub async fn add_inputs(&self, handle: &JobHandle, inputs: &[Input]) -> Result<()> {
+    /// Adds several inputs that need no upload in one request (the endpoint takes an array);
+    /// returns them as the vendor reports them, in order.
+    pub async fn add_inputs(&self, handle: &JobHandle, inputs: &[Input]) -> Result<Vec<JobInput>> {
         let op = Operation::Other("add_inputs");
         let body = inputs
             .iter()
@@ -251,23 +262,48 @@ impl OnlineConvert {
                 })
             })
             .collect::<Result<Vec<_>>>()?;
-        self.call(
-            RequestSpec::new(op),
-            Method::POST,
-            self.job_url(handle, &["input"]),
-            Some(&Value::Array(body)),
-            &[],
-        )
-        .await
-        .map(|_| ())
+        let (_, _, bytes) = self
+            .call(
+                RequestSpec::new(op),
+                Method::POST,
+                self.job_url(handle, &["input"]),
+                Some(&Value::Array(body)),
+                &[],
+            )
+            .await?;
+        // One input per element sent; a lone object is accepted for a one-element array.
+        let added: Vec<WireInput> = match serde_json::from_slice::<Value>(&bytes) {
+            Ok(Value::Array(items)) => items
+                .into_iter()
+                .map(serde_json::from_value)
+                .collect::<std::result::Result<_, _>>()
+                .unwrap_or_default(),
+            Ok(one @ Value::Object(_)) => serde_json::from_value(one)
+                .map(|i| vec![i])
+                .unwrap_or_default(),
+            _ => Vec::new(),
+        };
+        if added.len() != inputs.len() || added.iter().any(|i| i.id.trim().is_empty()) {
+            return Err(self.named(
+                Error::new(
+                    ErrorKind::Protocol,
+                    NAME,
+                    op,
+                    format!("the reply does not list the {} inputs added", inputs.len()),
+                )
+                .with_body(&bytes),
+            ));
+        }
+        Ok(added.iter().map(job_input).collect())
     }
 
-    /// Adds a conversion to a staged job (`POST /jobs/{id}/conversions`); returns its id.
+    /// Adds a conversion to a staged job (`POST /jobs/{id}/conversions`); returns it as the vendor
+    /// reports it (its id is what [`patch_conversion`](Self::patch_conversion) takes).
     pub async fn add_conversion(
         &self,
         handle: &JobHandle,
         conversion: &Conversion,
-    ) -> Result<String> {
+    ) -> Result<JobConversion> {
         let op = Operation::Other("add_conversion");
         let body = conversion_json(conversion)?;
         let (_, _, bytes) = self
@@ -279,28 +315,19 @@ impl OnlineConvert {
                 &[],
             )
             .await?;
-        serde_json::from_slice::<Value>(&bytes)
-            .ok()
-            .and_then(|v| v["id"].as_str().map(str::to_owned))
-            .filter(|s| !s.is_empty())
-            .ok_or_else(|| {
-                Error::new(
-                    ErrorKind::Protocol,
-                    NAME,
-                    op,
-                    "the reply has no conversion id",
-                )
-            })
+        parse_added(&bytes, op, |c: &WireConversion| &c.id)
+            .map(|wire| job_conversion(&wire))
+            .map_err(|e| self.named(e))
     }
 
     /// Uploads a local input (path, bytes or reader) to the job's server, streamed as multipart
     /// `file`, authenticated with the job token only (the account key never reaches the upload
-    /// host). Returns the new input's id.
+    /// host). Returns the new input.
     ///
     /// A path or bytes upload that fails ambiguously is reconciled: the job is read back, and the
     /// file is sent again only if no input arrived. A one-shot reader is never resent.
-    pub async fn upload(&self, handle: &JobHandle, input: &Input) -> Result<String> {
-        let before = self.get(handle).await?.raw.as_ref().map_or(0, input_count);
+    pub async fn upload(&self, handle: &JobHandle, input: &Input) -> Result<JobInput> {
+        let before = self.get(handle).await?.inputs.len();
         self.upload_reconciled(handle, input, before, None).await
     }
 
@@ -310,7 +337,7 @@ impl OnlineConvert {
         input: &Input,
         inputs_before: usize,
         progress: Option<Progress>,
-    ) -> Result<String> {
+    ) -> Result<JobInput> {
         let upload_id = uuid::Uuid::new_v4().simple().to_string();
         match self
             .upload_once(handle, input, &upload_id, progress.clone())
@@ -319,17 +346,11 @@ impl OnlineConvert {
             Ok(id) => Ok(id),
             Err(e) if input.is_replayable() && e.is_ambiguous() => {
                 tracing::debug!(provider = NAME, job = %handle.id, "upload outcome unknown: reading the job back");
-                let job = self.get(handle).await?;
-                let raw = job.raw.as_ref();
-                if raw.map_or(0, input_count) > inputs_before {
-                    let id = raw
-                        .and_then(|r| {
-                            r["input"].as_array()?.last()?["id"]
-                                .as_str()
-                                .map(str::to_owned)
-                        })
-                        .unwrap_or_default();
-                    return Ok(id);
+                let mut job = self.get(handle).await?;
+                if job.inputs.len() > inputs_before {
+                    if let Some(arrived) = job.inputs.pop() {
+                        return Ok(arrived);
+                    }
                 }
                 self.upload_once(handle, input, &upload_id, progress.clone())
                     .await
@@ -344,7 +365,7 @@ impl OnlineConvert {
         input: &Input,
         upload_id: &str,
         progress: Option<Progress>,
-    ) -> Result<String> {
+    ) -> Result<JobInput> {
         let op = Operation::Upload;
         let fail = |kind, message: &str| Error::new(kind, NAME, op, message.to_owned());
         let server = handle
@@ -405,20 +426,32 @@ impl OnlineConvert {
             .await?;
         let (status, headers, body) = self.http.read_body(op, response, MAX_JSON).await?;
         if !status.is_success() {
-            return Err(parse_error(op, status, &headers, &body));
+            return Err(self.named(parse_error(op, status, &headers, &body)));
         }
         let reply: WireUploadReply = serde_json::from_slice(&body).map_err(|_| {
             fail(ErrorKind::Protocol, "the upload reply is not an input").with_body(&body)
         })?;
-        reply
+        let id = reply
             .input_id()
             .map(str::to_owned)
-            .ok_or_else(|| fail(ErrorKind::Protocol, "the upload reply has no input id"))
+            .ok_or_else(|| fail(ErrorKind::Protocol, "the upload reply has no input id"))?;
+        Ok(match reply {
+            WireUploadReply::Input(wire) => job_input(&wire),
+            // The nested form names only the ids: the rest is what we sent.
+            WireUploadReply::Nested { .. } => {
+                let mut input = JobInput::new(id);
+                input.kind = Some("upload".into());
+                input.filename = Some(filename);
+                input
+            }
+        })
     }
 
     /// Starts a staged job (`PATCH /jobs/{id}` `{"process": true}`), optionally setting its
-    /// callback. An ambiguous failure is resolved by reading the job back: the start is sent again
-    /// only if the job is still staged; a 409 on a job that already runs counts as started.
+    /// callback. Starting a job that already runs is a [`Conflict`](ErrorKind::Conflict) error
+    /// (the vendor's 409). An ambiguous failure is resolved by reading the job back: the start is
+    /// sent again only if the job is still staged, and a 409 to that second start means the first
+    /// one went through after all.
     pub async fn start(&self, handle: &JobHandle, callback: Option<&Url>) -> Result<Job> {
         let mut body = json!({"process": true});
         if let Some(cb) = callback {
@@ -426,26 +459,55 @@ impl OnlineConvert {
         }
         let spec = RequestSpec::new(Operation::Submit).replay(Replay::CreatesJob);
         let url = self.job_url(handle, &[]);
-        match self
+        let first = self
             .call_job(spec, Method::PATCH, url.clone(), Some(&body), &[])
+            .await;
+        let error = match first {
+            Ok((_, job)) => return Ok(job),
+            Err(e) if e.is_ambiguous() => e,
+            Err(e) => return Err(e.with_job(handle.clone())),
+        };
+        let job = self.get(handle).await?;
+        if !job.status.is_staged() {
+            return Ok(job);
+        }
+        tracing::debug!(provider = %self.info.name, job = %handle.id, error = %error, "start outcome unknown and the job is still staged: starting again");
+        match self
+            .call_job(spec, Method::PATCH, url, Some(&body), &[])
             .await
         {
             Ok((_, job)) => Ok(job),
-            Err(e) if e.kind() == ErrorKind::Conflict || e.is_ambiguous() => {
+            Err(e) if e.kind() == ErrorKind::Conflict => {
                 let job = self.get(handle).await?;
-                if !job.status.is_staged() {
-                    return Ok(job);
+                if job.status.is_staged() {
+                    Err(e.with_job(handle.clone()))
+                } else {
+                    Ok(job)
                 }
-                if e.kind() == ErrorKind::Conflict {
-                    return Err(e);
-                }
-                tracing::debug!(provider = NAME, job = %handle.id, "start outcome unknown and the job is still staged: starting again");
-                self.call_job(spec, Method::PATCH, url, Some(&body), &[])
-                    .await
-                    .map(|(_, job)| job)
             }
-            Err(e) => Err(e),
+            Err(e) => Err(e.with_job(handle.clone())),
         }
+    }
+
+    /// Changes a job's settings without starting it (`PATCH /jobs/{id}`): callback,
+    /// `notify_status`, `fail_on_input_error`, `fail_on_conversion_error`, download passwords.
+    /// An empty update is refused before any request. Returns the job as the vendor reports it.
+    pub async fn update_job(&self, handle: &JobHandle, update: &JobUpdate) -> Result<Job> {
+        let op = Operation::Other("update_job");
+        let body = update_body(update).map_err(|e| self.named(e))?;
+        let (_, mut job) = self
+            .call_job(
+                RequestSpec::new(op),
+                Method::PATCH,
+                self.job_url(handle, &[]),
+                Some(&body),
+                &[],
+            )
+            .await?;
+        if job.handle.token.is_none() {
+            job.handle.token = handle.token.clone();
+        }
+        Ok(job)
     }
 
     /// Reads a job (`GET /jobs/{id}`).
@@ -467,10 +529,11 @@ impl OnlineConvert {
     }
 
     /// Lists jobs (`GET /jobs`), optionally by status, 50 per page from page 1. A 204 is an empty
-    /// page.
-    pub async fn list(&self, status: Option<&str>, page: Option<u32>) -> Result<JobPage> {
+    /// page. [`list_all`](Self::list_all) walks every page.
+    pub async fn list(&self, status: Option<&JobStatus>, page: Option<u32>) -> Result<JobPage> {
         let op = Operation::Other("list");
         let page = page.map(|p| p.to_string());
+        let status = status.map(status_code);
         let query: Vec<(&str, &str)> = [("status", status), ("page", page.as_deref())]
             .into_iter()
             .filter_map(|(k, v)| Some((k, v?)))
@@ -490,22 +553,61 @@ impl OnlineConvert {
             });
         }
         let items: Vec<Value> = serde_json::from_slice(&body).map_err(|_| {
-            Error::new(
-                ErrorKind::Protocol,
-                NAME,
-                op,
-                "the reply is not a list of jobs",
+            self.named(
+                Error::new(
+                    ErrorKind::Protocol,
+                    NAME,
+                    op,
+                    "the reply is not a list of jobs",
+                )
+                .with_body(&body),
             )
-            .with_body(&body)
         })?;
         let jobs = items
             .into_iter()
             .map(|v| {
-                let bytes = serde_json::to_vec(&v).expect("JSON");
-                parse_job(&bytes, op).map(|(wire, raw)| to_job(&wire, raw))
+                let bytes = serde_json::to_vec(&v).unwrap_or_default();
+                parse_job(&bytes, op).map(|(wire, raw)| self.owned(to_job(&wire, raw)))
             })
-            .collect::<Result<Vec<_>>>()?;
+            .collect::<Result<Vec<_>>>()
+            .map_err(|e| self.named(e))?;
         Ok(JobPage { jobs, total })
+    }
+
+    /// Every job, optionally of one status, page after page: a stream that asks for the next
+    /// page only when the previous one is used up, and ends at an empty page (a 204) or once the
+    /// `X-Count` total is reached. An error ends it.
+    ///
+    /// ```no_run
+    /// use futures_util::TryStreamExt;
+    /// use multiconvert_core::JobStatus;
+    /// # async fn run(oc: multiconvert_online_convert::OnlineConvert) -> multiconvert_core::Result<()> {
+    /// let failed: Vec<_> = oc.list_all(Some(JobStatus::Failed)).try_collect().await?;
+    /// # let _ = failed; Ok(()) }
+    /// ```
+    pub fn list_all(
+        &self,
+        status: Option<JobStatus>,
+    ) -> impl futures_util::Stream<Item = Result<Job>> + Send + '_ {
+        use futures_util::TryStreamExt;
+        // (next page, jobs seen so far, whether the last page was the last)
+        futures_util::stream::try_unfold((1u32, 0u64, false), move |(page, seen, last)| {
+            let status = status.clone();
+            async move {
+                if last {
+                    return Ok(None);
+                }
+                let listed = self.list(status.as_ref(), Some(page)).await?;
+                if listed.jobs.is_empty() {
+                    return Ok(None);
+                }
+                let seen = seen + listed.jobs.len() as u64;
+                let last = listed.total.is_some_and(|total| seen >= total) || page == u32::MAX;
+                let jobs = futures_util::stream::iter(listed.jobs.into_iter().map(Ok));
+                Ok(Some((jobs, (page + 1, seen, last))))
+            }
+        })
+        .try_flatten()
     }
 
     async fn get_list<T: serde::de::DeserializeOwned>(
@@ -521,13 +623,15 @@ impl OnlineConvert {
             return Ok(Vec::new());
         }
         serde_json::from_slice(&body).map_err(|_| {
-            Error::new(
-                ErrorKind::Protocol,
-                NAME,
-                op,
-                "the reply is not the expected list",
+            self.named(
+                Error::new(
+                    ErrorKind::Protocol,
+                    NAME,
+                    op,
+                    "the reply is not the expected list",
+                )
+                .with_body(&body),
             )
-            .with_body(&body)
         })
     }
 
@@ -591,7 +695,7 @@ impl OnlineConvert {
     pub async fn reorder_inputs(&self, handle: &JobHandle, orders: &[InputOrder]) -> Result<()> {
         check_order(orders)?;
         let job = self.get(handle).await?;
-        check_positions(orders, job.raw.as_ref().map_or(0, input_count))?;
+        check_positions(orders, job.inputs.len())?;
         self.patch(
             "reorder_inputs",
             self.job_url(handle, &["input"]),
@@ -710,8 +814,9 @@ fn output_url(output: &Output) -> Result<&str> {
         })
 }
 
-fn input_count(raw: &Value) -> usize {
-    raw["input"].as_array().map_or(0, Vec::len)
+/// The vendor's code for a status, as `GET /jobs?status=` takes it.
+fn status_code(status: &JobStatus) -> &str {
+    status.as_str()
 }
 
 /// The most catalog pages read for format lookups (the catalog is paged).
@@ -747,6 +852,43 @@ impl ConversionProvider for OnlineConvert {
     }
 
     async fn submit(&self, request: &JobRequest) -> Result<JobHandle> {
+        self.submit_inner(request).await.map_err(|e| self.named(e))
+    }
+
+    async fn poll(&self, handle: &JobHandle) -> Result<Job> {
+        self.get(handle).await
+    }
+
+    fn webhook(&self, request: &WebhookRequest) -> Result<WebhookEvent> {
+        let mut event = crate::webhook::parse_event(request, &self.config.webhook)
+            .map_err(|e| self.named(e))?;
+        event.provider = self.info.name.to_string();
+        Ok(event)
+    }
+
+    async fn delete(&self, handle: &JobHandle) -> Result<()> {
+        self.call(
+            RequestSpec::new(Operation::Delete),
+            Method::DELETE,
+            self.job_url(handle, &[]),
+            None,
+            &[],
+        )
+        .await
+        .map(|_| ())
+    }
+
+    async fn download(&self, output: &Output) -> Result<ByteStream> {
+        // No key, no token: the download host gets nothing secret, so redirects may be followed.
+        self.http
+            .download(output_url(output)?, HeaderMap::new(), false)
+            .await
+            .map_err(|e| self.named(e))
+    }
+}
+
+impl OnlineConvert {
+    async fn submit_inner(&self, request: &JobRequest) -> Result<JobHandle> {
         crate::request::check_complete(request)?;
         let uploads: Vec<&Input> = request.inputs.iter().filter(|i| needs_upload(i)).collect();
         // A signed callback needs the job id, known only after the create: start separately.
@@ -783,34 +925,7 @@ impl ConversionProvider for OnlineConvert {
             .flatten();
         self.start(&handle, callback.as_ref())
             .await
-            .map_err(|e| e.with_job_id(handle.id.clone()))?;
+            .map_err(|e| e.with_job(handle.clone()))?;
         Ok(handle)
-    }
-
-    async fn poll(&self, handle: &JobHandle) -> Result<Job> {
-        self.get(handle).await
-    }
-
-    fn webhook(&self, request: &WebhookRequest) -> Result<WebhookEvent> {
-        crate::webhook::parse_event(request, &self.config.webhook)
-    }
-
-    async fn delete(&self, handle: &JobHandle) -> Result<()> {
-        self.call(
-            RequestSpec::new(Operation::Delete),
-            Method::DELETE,
-            self.job_url(handle, &[]),
-            None,
-            &[],
-        )
-        .await
-        .map(|_| ())
-    }
-
-    async fn download(&self, output: &Output) -> Result<ByteStream> {
-        // No key, no token: the download host gets nothing secret, so redirects may be followed.
-        self.http
-            .download(output_url(output)?, HeaderMap::new(), false)
-            .await
     }
 }

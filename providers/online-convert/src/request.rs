@@ -2,6 +2,7 @@
 
 use multiconvert_core::{
     CloudLocation, Conversion, Error, ErrorKind, Input, InputSource, JobRequest, Operation, Result,
+    Secret,
 };
 use serde_json::{json, Map, Value};
 
@@ -136,8 +137,14 @@ pub fn job_body(request: &JobRequest, process: bool) -> Result<Value> {
         body.insert(k.clone(), v.clone());
     }
     body.insert("process".into(), process.into());
-    body.insert("input".into(), inputs.into());
-    body.insert("conversion".into(), conversions.into());
+    // The vendor refuses an empty `conversion` array: a job completed step by step is created
+    // without one (and without an empty `input` array, which says nothing either).
+    if !inputs.is_empty() {
+        body.insert("input".into(), inputs.into());
+    }
+    if !conversions.is_empty() {
+        body.insert("conversion".into(), conversions.into());
+    }
     if let Some(callback) = &request.callback {
         if !matches!(callback.scheme(), "http" | "https") {
             return Err(invalid("the callback must be an http(s) URL"));
@@ -319,4 +326,101 @@ pub fn order_body(orders: &[InputOrder]) -> Value {
         })
         .collect::<Vec<_>>()
         .into()
+}
+
+/// A change to a job's settings, `PATCH /jobs/{id}` without starting it (see
+/// [`OnlineConvert::update_job`](crate::OnlineConvert::update_job)). Only the fields set are sent.
+///
+/// ```
+/// use multiconvert_online_convert::request::{update_body, JobUpdate};
+/// let update = JobUpdate::new()
+///     .callback("https://app.example.com/hooks/oc".parse().unwrap())
+///     .notify_status(true)
+///     .download_password("s3cret");
+/// assert!(!format!("{update:?}").contains("s3cret"));
+/// let body = update_body(&update).unwrap();
+/// assert_eq!(body["notify_status"], true);
+/// assert!(body.get("process").is_none());
+/// ```
+#[derive(Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
+pub struct JobUpdate {
+    /// Where to call back.
+    pub callback: Option<url::Url>,
+    /// Call back on every status change, not only at the end.
+    pub notify_status: Option<bool>,
+    /// Whether an input error fails the job.
+    pub fail_on_input_error: Option<bool>,
+    /// Whether a conversion error fails the job.
+    pub fail_on_conversion_error: Option<bool>,
+    /// Passwords that protect the job's downloads (replacing any set before).
+    pub download_passwords: Option<Vec<Secret>>,
+}
+
+impl JobUpdate {
+    /// An empty update.
+    pub fn new() -> Self {
+        JobUpdate::default()
+    }
+    /// Sets the callback URL.
+    pub fn callback(mut self, url: url::Url) -> Self {
+        self.callback = Some(url);
+        self
+    }
+    /// Sets whether every status change calls back.
+    pub fn notify_status(mut self, notify: bool) -> Self {
+        self.notify_status = Some(notify);
+        self
+    }
+    /// Sets whether an input error fails the job.
+    pub fn fail_on_input_error(mut self, fail: bool) -> Self {
+        self.fail_on_input_error = Some(fail);
+        self
+    }
+    /// Sets whether a conversion error fails the job.
+    pub fn fail_on_conversion_error(mut self, fail: bool) -> Self {
+        self.fail_on_conversion_error = Some(fail);
+        self
+    }
+    /// Adds a download password.
+    pub fn download_password(mut self, password: impl Into<Secret>) -> Self {
+        self.download_passwords
+            .get_or_insert_with(Vec::new)
+            .push(password.into());
+        self
+    }
+}
+
+/// The body of `PATCH /jobs/{id}` for `update`: the fields set, never `process`. An update that
+/// sets nothing, or a callback that is not http(s), is refused.
+pub fn update_body(update: &JobUpdate) -> Result<Value> {
+    let op = "update_job";
+    let mut body = Map::new();
+    if let Some(callback) = &update.callback {
+        if !matches!(callback.scheme(), "http" | "https") {
+            return Err(refuse(op, "the callback must be an http(s) URL".into()));
+        }
+        body.insert("callback".into(), callback.as_str().into());
+    }
+    let flags = [
+        ("notify_status", update.notify_status),
+        ("fail_on_input_error", update.fail_on_input_error),
+        ("fail_on_conversion_error", update.fail_on_conversion_error),
+    ];
+    for (name, value) in flags {
+        if let Some(v) = value {
+            body.insert(name.into(), v.into());
+        }
+    }
+    if let Some(passwords) = &update.download_passwords {
+        let passwords: Vec<Value> = passwords
+            .iter()
+            .map(|p| Value::String(p.expose().clone()))
+            .collect();
+        body.insert("download_passwords".into(), passwords.into());
+    }
+    if body.is_empty() {
+        return Err(refuse(op, "nothing to change".into()));
+    }
+    Ok(Value::Object(body))
 }

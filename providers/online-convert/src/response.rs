@@ -4,12 +4,12 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use http::{HeaderMap, StatusCode};
 use multiconvert_core::http::status_error;
 use multiconvert_core::{
-    Checksum, Error, ErrorKind, Job, JobHandle, JobMessage, JobStatus, Operation, Output, Result,
-    Severity,
+    Checksum, Error, ErrorKind, Job, JobConversion, JobHandle, JobInput, JobMessage, JobStatus,
+    Operation, Output, Result, Severity,
 };
 use serde_json::Value;
 
-use crate::wire::{WireError, WireJob, WireMessage};
+use crate::wire::{WireConversion, WireError, WireInput, WireJob, WireMessage};
 use crate::NAME;
 
 /// Maps a `status.code`. Terminal: completed, failed, canceled; every other code, unknown ones
@@ -87,9 +87,44 @@ pub fn handle_of(wire: &WireJob) -> JobHandle {
     handle
 }
 
+/// The model's view of an input.
+pub fn job_input(wire: &WireInput) -> JobInput {
+    let mut input = JobInput::new(wire.id.clone());
+    input.kind = wire.kind.clone();
+    input.filename = wire.filename.clone().filter(|f| !f.is_empty());
+    input.status = wire.status.clone();
+    // The vendor reports 0 until it knows.
+    input.size = wire.size.filter(|&n| n > 0);
+    input
+}
+
+/// The model's view of a conversion.
+pub fn job_conversion(wire: &WireConversion) -> JobConversion {
+    let mut conversion = JobConversion::new(wire.id.clone(), wire.target.clone());
+    conversion.category = wire.category.clone().filter(|c| !c.is_empty());
+    conversion
+}
+
+/// Parses the reply of an endpoint that adds one input or conversion (`T` = [`WireInput`] or
+/// [`WireConversion`]); a reply without an id is a [`Protocol`](ErrorKind::Protocol) error.
+pub fn parse_added<T: serde::de::DeserializeOwned>(
+    body: &[u8],
+    operation: Operation,
+    id: impl Fn(&T) -> &str,
+) -> Result<T> {
+    let added: T = serde_json::from_slice(body)
+        .map_err(|_| protocol(operation, "the reply is not what was added", body))?;
+    if id(&added).trim().is_empty() {
+        return Err(protocol(operation, "the reply has no id", body));
+    }
+    Ok(added)
+}
+
 /// The model's job from a wire job and its raw JSON.
 pub fn to_job(wire: &WireJob, raw: Value) -> Job {
     let mut job = Job::new(handle_of(wire), map_status(&wire.status.code));
+    job.inputs = wire.input.iter().map(job_input).collect();
+    job.conversions = wire.conversion.iter().map(job_conversion).collect();
     job.outputs = wire
         .output
         .iter()

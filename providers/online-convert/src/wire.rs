@@ -1,5 +1,6 @@
 //! The vendor's JSON, read tolerantly: unknown fields kept, unknown values kept, `[]` accepted
-//! where an object is meant, both spellings where the documentation conflicts.
+//! where an object is meant, both spellings where the documentation conflicts, and every id and
+//! code as a string or a number.
 
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
@@ -21,6 +22,11 @@ fn lenient_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::
     })
 }
 
+/// An id or code that arrives as a string or a number (`null` is empty).
+fn lenient_id<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    Ok(lenient_string(d)?.unwrap_or_default())
+}
+
 /// A list that may be missing or `null`.
 fn list_or_empty<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Vec<T>, D::Error> {
     Ok(Option::<Vec<T>>::deserialize(d)?.unwrap_or_default())
@@ -30,7 +36,7 @@ fn list_or_empty<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct WireStatus {
     /// The code (`completed`, …; an open set).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient_id")]
     pub code: String,
     /// Free text.
     #[serde(default)]
@@ -41,7 +47,7 @@ pub struct WireStatus {
 #[derive(Clone, Debug, Default, PartialEq, Deserialize)]
 pub struct WireJob {
     /// The id (a 2xx without one is a protocol error).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient_id")]
     pub id: String,
     /// The per-job token.
     #[serde(default)]
@@ -88,7 +94,7 @@ pub struct WireMessage {
     #[serde(default)]
     pub source: Option<String>,
     /// The id concerned (`id_source`, or `idSource` in one documented example).
-    #[serde(default, alias = "idSource")]
+    #[serde(default, alias = "idSource", deserialize_with = "lenient_string")]
     pub id_source: Option<String>,
     /// The code.
     #[serde(default, deserialize_with = "lenient_string")]
@@ -102,7 +108,7 @@ pub struct WireMessage {
 #[derive(Clone, Debug, Default, PartialEq, Deserialize)]
 pub struct WireInput {
     /// The id.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient_id")]
     pub id: String,
     /// `remote`, `upload`, … (open set).
     #[serde(default, rename = "type")]
@@ -131,7 +137,7 @@ pub struct WireInput {
 #[derive(Clone, Debug, Default, PartialEq, Deserialize)]
 pub struct WireConversion {
     /// The id.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient_id")]
     pub id: String,
     /// The target format.
     #[serde(default)]
@@ -151,7 +157,7 @@ pub struct WireConversion {
 #[derive(Clone, Debug, Default, PartialEq, Deserialize)]
 pub struct WireOutput {
     /// The id.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient_id")]
     pub id: String,
     /// The download URL.
     #[serde(default)]
@@ -190,10 +196,10 @@ pub enum WireUploadReply {
 #[derive(Clone, Debug, PartialEq, Deserialize)]
 pub struct NestedIds {
     /// The job.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient_string")]
     pub job: Option<String>,
     /// The new input.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient_string")]
     pub input: Option<String>,
 }
 
@@ -224,7 +230,7 @@ pub struct WireError {
 #[non_exhaustive]
 pub struct HistoryEntry {
     /// The entry id.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient_id")]
     pub id: String,
     /// The status code at that time.
     #[serde(default, deserialize_with = "lenient_string")]
@@ -242,7 +248,7 @@ pub struct HistoryEntry {
 #[non_exhaustive]
 pub struct StatusInfo {
     /// The code.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient_id")]
     pub code: String,
     /// What it means.
     #[serde(default)]
@@ -254,7 +260,7 @@ pub struct StatusInfo {
 #[non_exhaustive]
 pub struct CatalogEntry {
     /// The id.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient_id")]
     pub id: String,
     /// The target format.
     #[serde(default)]

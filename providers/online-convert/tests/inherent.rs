@@ -8,6 +8,7 @@ use multiconvert_core::{
     CloudLocation, Conversion, ConversionProvider, ErrorKind, Input, JobHandle, JobRequest,
     JobStatus, ProviderExt, Secret,
 };
+use multiconvert_online_convert::request::JobUpdate;
 use multiconvert_online_convert::{cloud, InputOrder, OnlineConvert, SubmitMode};
 use serde_json::json;
 
@@ -38,13 +39,18 @@ async fn dynamic_job_flow() {
     assert!(job.status.is_staged());
     let input = Input::remote("https://example.com/report.pdf".parse().unwrap())
         .password(fake_secret("pdf_password"));
-    let input_id = oc.add_input(&job.handle, &input).await.unwrap();
-    assert_eq!(input_id, "ed5c51d7-4b1a-4c2e-9a55-5d6f0b8c1e22");
-    let conversion_id = oc
+    let added = oc.add_input(&job.handle, &input).await.unwrap();
+    assert_eq!(added.id, "ed5c51d7-4b1a-4c2e-9a55-5d6f0b8c1e22");
+    assert_eq!(added.kind.as_deref(), Some("remote"));
+    assert_eq!(added.filename.as_deref(), Some("report.pdf"));
+    assert_eq!(added.status.as_deref(), Some("ready"));
+    let conversion = oc
         .add_conversion(&job.handle, &Conversion::to("png").category("image"))
         .await
         .unwrap();
-    assert_eq!(conversion_id, "8932aa48-8932-4aa8-b66c-114995edd980");
+    assert_eq!(conversion.id, "8932aa48-8932-4aa8-b66c-114995edd980");
+    assert_eq!(conversion.target, "png");
+    assert_eq!(conversion.category.as_deref(), Some("image"));
     let started = oc
         .start(
             &job.handle,
@@ -129,10 +135,80 @@ async fn a_204_on_create_is_an_invalid_input_error() {
 }
 
 #[tokio::test]
-async fn a_409_on_start_of_a_running_job_counts_as_started() {
+async fn a_second_start_of_a_running_job_is_a_conflict_carrying_the_handle() {
     let (_, r) = replay("start_conflict_already_running").await;
-    oc(&r.base_url()).submit(&remote()).await.unwrap();
+    let e = oc(&r.base_url()).submit(&remote()).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Conflict);
+    assert_eq!(e.http_status(), Some(409));
+    let job = e.job().expect("the error names the job");
+    assert_eq!(job.id, JOB);
+    assert!(job.token.is_some(), "the handle keeps its token to resume");
+    // No GET after the 409: verify() fails on any extra request.
     verify(&r);
+}
+
+#[tokio::test]
+async fn update_job_patches_settings_without_starting() {
+    let (_, r) = replay("update_job").await;
+    let update = JobUpdate::new()
+        .callback("https://app.example.com/hooks/oc".parse().unwrap())
+        .notify_status(true)
+        .fail_on_input_error(false)
+        .download_password(fake_secret("download_password"));
+    let job = oc(&r.base_url())
+        .update_job(&handle(), &update)
+        .await
+        .unwrap();
+    assert_eq!(job.status, JobStatus::Ready);
+    assert!(job.status.is_staged());
+    verify(&r);
+}
+
+#[tokio::test]
+async fn an_empty_update_is_refused_without_a_request() {
+    // No cassette interaction at all: any request would be unmatched.
+    let server = wiremock::MockServer::start().await;
+    let e = oc(&server.uri())
+        .update_job(&handle(), &JobUpdate::new())
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidInput);
+    assert!(server.received_requests().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn list_all_walks_every_page_until_the_total() {
+    use futures_util::TryStreamExt;
+    let (_, r) = replay("list_all_pages").await;
+    let oc = oc(&r.base_url());
+    let jobs: Vec<_> = oc
+        .list_all(Some(JobStatus::Failed))
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(jobs.len(), 3);
+    assert!(jobs.iter().all(|j| j.status == JobStatus::Failed));
+    assert_eq!(jobs[2].handle.id, "8daae6d1-26e0-11e5-b2a1-080027332503");
+    // Two pages and no third request: verify() fails on an unmatched one.
+    verify(&r);
+}
+
+#[tokio::test]
+async fn a_named_instance_names_its_handles_jobs_and_errors() {
+    let (_, r) = replay("start_conflict_already_running").await;
+    let oc = OnlineConvert::new(
+        builder(&format!("{}/v2", r.base_url()))
+            .name("oc-eu")
+            .build()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(oc.info().name, "oc-eu");
+    let e = oc.submit(&remote()).await.unwrap_err();
+    assert_eq!(e.provider(), "oc-eu");
+    assert_eq!(e.job().unwrap().provider, "oc-eu");
+    verify(&r);
+    assert!(builder("https://example.com").name("a/b").build().is_err());
 }
 
 #[tokio::test]
@@ -153,11 +229,11 @@ async fn an_ambiguous_upload_is_reconciled_without_a_second_upload() {
 async fn list_with_filters_and_an_empty_page() {
     let (_, r) = replay("list_jobs").await;
     let oc = oc(&r.base_url());
-    let page = oc.list(Some("completed"), Some(2)).await.unwrap();
+    let page = oc.list(Some(&JobStatus::Completed), Some(2)).await.unwrap();
     assert_eq!(page.total, Some(51));
     assert_eq!(page.jobs.len(), 1);
     assert_eq!(page.jobs[0].status, JobStatus::Completed);
-    let empty = oc.list(Some("failed"), None).await.unwrap();
+    let empty = oc.list(Some(&JobStatus::Failed), None).await.unwrap();
     assert!(empty.jobs.is_empty());
     verify(&r);
 }

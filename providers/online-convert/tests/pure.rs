@@ -268,8 +268,11 @@ proptest! {
         let body = job_body(&request, false).unwrap();
         prop_assert_eq!(&body["process"], &json!(false));
         let uploads = request.inputs.iter().filter(|i| multiconvert_online_convert::request::needs_upload(i)).count();
-        prop_assert_eq!(body["input"].as_array().unwrap().len(), request.inputs.len() - uploads);
-        prop_assert_eq!(body["conversion"].as_array().unwrap().len(), request.conversions.len());
+        // An empty list is left out, never sent as `[]`.
+        let sent = |key: &str| body.get(key).map_or(0, |v| v.as_array().map_or(usize::MAX, Vec::len));
+        prop_assert_eq!(sent("input"), request.inputs.len() - uploads);
+        prop_assert_eq!(sent("conversion"), request.conversions.len());
+        prop_assert!(body.get("input") != Some(&json!([])) && body.get("conversion") != Some(&json!([])));
     }
 
     #[test]
@@ -278,4 +281,65 @@ proptest! {
         prop_assert!(!safe.is_empty());
         prop_assert!(!safe.contains(['"', '\r', '\n', '\0']));
     }
+}
+
+#[test]
+fn ids_and_codes_may_be_numbers() {
+    let body = json!({
+        "id": 8123, "token": "t", "status": {"code": "completed", "info": ""},
+        "input": [{"id": 1, "type": "remote", "status": "ready", "filename": "a.png", "size": 10}],
+        "conversion": [{"id": 2, "target": "jpg", "category": "image", "options": []}],
+        "output": [{"id": 3, "uri": "https://dl.example.com/3/a.jpg", "filename": "a.jpg"}],
+        "errors": [{"source": "input", "id_source": 1, "code": 404, "message": "gone"}]
+    });
+    let (wire, raw) = parse_job(body.to_string().as_bytes(), Operation::Poll).unwrap();
+    let job = to_job(&wire, raw);
+    assert_eq!(job.handle.id, "8123");
+    assert_eq!(job.inputs[0].id, "1");
+    assert_eq!(job.inputs[0].size, Some(10));
+    assert_eq!(job.conversions[0].id, "2");
+    assert_eq!(job.conversions[0].target, "jpg");
+    assert_eq!(job.outputs[0].id.as_deref(), Some("3"));
+    assert_eq!(job.messages[0].source_id.as_deref(), Some("1"));
+    assert_eq!(job.messages[0].code.as_deref(), Some("404"));
+
+    let history: Vec<multiconvert_online_convert::wire::HistoryEntry> =
+        serde_json::from_value(json!([{"id": 7, "status": 3, "info": "x"}])).unwrap();
+    assert_eq!(history[0].id, "7");
+    assert_eq!(history[0].status.as_deref(), Some("3"));
+}
+
+#[test]
+fn an_empty_staged_create_sends_no_empty_arrays() {
+    assert_eq!(
+        job_body(&JobRequest::default(), false).unwrap(),
+        json!({"process": false})
+    );
+    let only_conversion = JobRequest::default().conversion(Conversion::to("pdf"));
+    let body = job_body(&only_conversion, false).unwrap();
+    assert!(body.get("input").is_none());
+    assert_eq!(body["conversion"][0]["target"], "pdf");
+}
+
+#[test]
+fn a_job_update_is_checked_before_sending() {
+    use multiconvert_online_convert::request::{update_body, JobUpdate};
+    let e = update_body(&JobUpdate::new()).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidInput);
+    let ftp = JobUpdate::new().callback("ftp://example.com/cb".parse().unwrap());
+    assert_eq!(
+        update_body(&ftp).unwrap_err().kind(),
+        ErrorKind::InvalidInput
+    );
+    let body = update_body(
+        &JobUpdate::new()
+            .fail_on_conversion_error(false)
+            .download_password("one")
+            .download_password("two"),
+    )
+    .unwrap();
+    assert_eq!(
+        body,
+        json!({"fail_on_conversion_error": false, "download_passwords": ["one", "two"]})
+    );
 }
