@@ -105,6 +105,16 @@ fn dead_address() -> String {
     format!("http://{addr}")
 }
 
+/// `multiconvert convert <the cassettes' remote sample> --to jpg [--provider P] --out out --json`.
+async fn convert_sample(provider: Option<&str>, env: &[(&str, String)], dir: &Path) -> Run {
+    let mut args = vec!["convert", "https://example.com/sample.png", "--to", "jpg"];
+    if let Some(p) = provider {
+        args.extend(["--provider", p]);
+    }
+    args.extend(["--out", "out", "--json"]);
+    run(&args, env, dir).await
+}
+
 fn keys(v: &Value) -> Vec<&str> {
     let mut k: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
     k.sort();
@@ -280,22 +290,7 @@ async fn invalid_input_and_failed_conversions_locally() {
 async fn online_convert_end_to_end_with_json() {
     let dir = tempfile::tempdir().unwrap();
     let r = replay("online-convert/remote_input_completes").await;
-    let run_ = run(
-        &[
-            "convert",
-            "https://example.com/sample.png",
-            "--to",
-            "jpg",
-            "--provider",
-            "online-convert",
-            "--out",
-            "out",
-            "--json",
-        ],
-        &oc_env(&r.base_url()),
-        dir.path(),
-    )
-    .await;
+    let run_ = convert_sample(Some("online-convert"), &oc_env(&r.base_url()), dir.path()).await;
     assert_eq!(run_.code, 0, "{}", run_.stderr);
     let v = run_.json();
     assert_eq!(
@@ -315,22 +310,7 @@ async fn online_convert_end_to_end_with_json() {
 async fn convertapi_end_to_end_with_json() {
     let dir = tempfile::tempdir().unwrap();
     let r = replay("convertapi/current/remote_input_completes").await;
-    let run_ = run(
-        &[
-            "convert",
-            "https://example.com/sample.png",
-            "--to",
-            "jpg",
-            "--provider",
-            "convertapi",
-            "--out",
-            "out",
-            "--json",
-        ],
-        &ca_env(&r.base_url()),
-        dir.path(),
-    )
-    .await;
+    let run_ = convert_sample(Some("convertapi"), &ca_env(&r.base_url()), dir.path()).await;
     assert_eq!(run_.code, 0, "{}", run_.stderr);
     let v = run_.json();
     assert_eq!(
@@ -352,20 +332,7 @@ async fn auto_fails_over_from_a_dead_vendor_to_the_next() {
     let dead = dead_address();
     let mut env = oc_env(&dead);
     env.extend(ca_env(&r.base_url()));
-    let run_ = run(
-        &[
-            "convert",
-            "https://example.com/sample.png",
-            "--to",
-            "jpg",
-            "--out",
-            "out",
-            "--json",
-        ],
-        &env,
-        dir.path(),
-    )
-    .await;
+    let run_ = convert_sample(None, &env, dir.path()).await;
     assert_eq!(run_.code, 0, "{}", run_.stderr);
     let v = run_.json();
     assert_eq!(v["provider"], "convertapi");
@@ -610,22 +577,7 @@ async fn auto_resubmits_a_job_the_vendor_failed_on_its_side() {
 async fn outputs_that_share_a_name_are_all_saved_and_reported() {
     let dir = tempfile::tempdir().unwrap();
     let r = replay("online-convert/outputs_share_a_name").await;
-    let run_ = run(
-        &[
-            "convert",
-            "https://example.com/sample.png",
-            "--to",
-            "jpg",
-            "--provider",
-            "online-convert",
-            "--out",
-            "out",
-            "--json",
-        ],
-        &oc_env(&r.base_url()),
-        dir.path(),
-    )
-    .await;
+    let run_ = convert_sample(Some("online-convert"), &oc_env(&r.base_url()), dir.path()).await;
     assert_eq!(run_.code, 0, "{} {}", run_.stdout, run_.stderr);
     let v = run_.json();
     let names: Vec<&str> = v["outputs"]

@@ -269,3 +269,22 @@ async fn several_inputs_and_conversions_in_one_job() {
         ["photo-1.gif", "photo-1.jpg", "photo.gif", "photo.jpg"]
     );
 }
+
+#[tokio::test]
+async fn a_named_instance_names_its_handles() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = Local::new(dir.path().join("jobs"))
+        .unwrap()
+        .with_name("local-fast")
+        .unwrap();
+    assert_eq!(p.info().name, "local-fast");
+    let job = convert_to(&p, Conversion::to("bmp")).await.unwrap();
+    assert_eq!(job.handle.provider, "local-fast");
+    let again = p.poll(&job.handle).await.unwrap();
+    assert_eq!(again.handle.provider, "local-fast");
+    let e = Local::new(dir.path().join("jobs"))
+        .unwrap()
+        .with_name("../x")
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Config);
+}

@@ -12,8 +12,12 @@
 //!   one round trip.
 //! - The inherent API of [`OnlineConvert`] covers the step-by-step flow and the PATCH endpoints:
 //!   [`create`](OnlineConvert::create), [`add_input`](OnlineConvert::add_input),
-//!   [`add_conversion`](OnlineConvert::add_conversion), [`start`](OnlineConvert::start),
-//!   [`list`](OnlineConvert::list), [`history`](OnlineConvert::history),
+//!   [`add_conversion`](OnlineConvert::add_conversion) (each returns the input or conversion
+//!   with the id the PATCH endpoints take; every [`Job`](multiconvert_core::Job) lists them too),
+//!   [`update_job`](OnlineConvert::update_job) (settings, not started),
+//!   [`start`](OnlineConvert::start) (a second start is a `Conflict`),
+//!   [`list`](OnlineConvert::list) and [`list_all`](OnlineConvert::list_all) (every page, as a
+//!   stream), [`history`](OnlineConvert::history),
 //!   [`statuses`](OnlineConvert::statuses), [`reorder_inputs`](OnlineConvert::reorder_inputs),
 //!   [`set_decrypt_password`](OnlineConvert::set_decrypt_password),
 //!   [`patch_conversion`](OnlineConvert::patch_conversion),
