@@ -128,6 +128,10 @@ impl Capabilities {
         }
     }
 
+    /// The declared source → target format table, when there is one.
+    pub fn formats(&self) -> Option<FormatTable> {
+        self.formats
+    }
     /// Declares the supported source → target formats.
     pub const fn with_formats(mut self, table: FormatTable) -> Self {
         self.formats = Some(table);

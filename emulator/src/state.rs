@@ -1,0 +1,292 @@
+//! What the emulator remembers: both vendors' jobs and files, counters, violations, faults.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+
+use bytes::Bytes;
+use serde::Serialize;
+use serde_json::{json, Map, Value};
+
+use crate::engine::Engine;
+use crate::faults::{Armed, Fault, FaultSpec};
+use crate::EmulatorConfig;
+
+/// A rule a client broke, as the emulator saw it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Violation {
+    /// The operation (`oc.upload`, `ca.poll`, …).
+    pub operation: String,
+    /// The rule, as a stable name (`account_key_on_upload_host`, `secret_in_query`, …).
+    pub rule: String,
+    /// What was seen (never a secret).
+    pub detail: String,
+}
+
+/// An online-convert input.
+#[derive(Clone, Debug)]
+pub(crate) struct OcInput {
+    pub id: String,
+    pub kind: String,
+    pub source: String,
+    pub status: String,
+    pub filename: String,
+    pub bytes: Option<Bytes>,
+    pub options: Map<String, Value>,
+    pub created_at: String,
+}
+
+/// An online-convert conversion.
+#[derive(Clone, Debug)]
+pub(crate) struct OcConversion {
+    pub id: String,
+    pub target: String,
+    pub category: String,
+    pub options: Map<String, Value>,
+    pub metadata: Map<String, Value>,
+    pub output_target: Vec<Value>,
+}
+
+/// An online-convert output.
+#[derive(Clone, Debug)]
+pub(crate) struct OcOutput {
+    pub id: String,
+    pub conversion: String,
+    pub input: String,
+    pub filename: String,
+    pub bytes: Bytes,
+    pub content_type: String,
+    pub downloads: u64,
+    pub password: Option<String>,
+    pub created_at: String,
+}
+
+/// An online-convert job.
+#[derive(Clone, Debug)]
+pub(crate) struct OcJob {
+    pub id: String,
+    pub token: String,
+    pub seq: u64,
+    pub status: String,
+    pub info: String,
+    pub process: bool,
+    pub started: bool,
+    pub inputs: Vec<OcInput>,
+    pub conversions: Vec<OcConversion>,
+    pub outputs: Vec<OcOutput>,
+    pub errors: Vec<Value>,
+    pub warnings: Vec<Value>,
+    pub callback: String,
+    pub notify_status: bool,
+    pub fail_on_input_error: bool,
+    pub fail_on_conversion_error: bool,
+    pub download_passwords: Vec<String>,
+    pub history: Vec<(String, String, String)>,
+    pub created_at: String,
+    pub modified_at: String,
+}
+
+/// A file stored at ConvertAPI: an upload or a result.
+#[derive(Clone, Debug)]
+pub(crate) struct CaFile {
+    pub id: String,
+    pub name: String,
+    pub bytes: Bytes,
+}
+
+/// Where a ConvertAPI job was submitted, which is where it must be polled.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum CaRoute {
+    /// `/async/convert`, `/async/job/{id}`.
+    Current,
+    /// `?Async=true`, `/job/{id}`, and semi-async jobs.
+    Legacy,
+}
+
+/// A ConvertAPI job.
+#[derive(Clone, Debug)]
+pub(crate) enum CaState {
+    Running,
+    Done(Value),
+    Failed(u16, Value),
+}
+
+/// A ConvertAPI job.
+#[derive(Clone, Debug)]
+pub(crate) struct CaJob {
+    pub route: CaRoute,
+    pub state: CaState,
+    pub polling: bool,
+}
+
+#[derive(Default)]
+pub(crate) struct Inner {
+    pub oc_jobs: HashMap<String, OcJob>,
+    pub ca_files: HashMap<String, CaFile>,
+    pub ca_jobs: HashMap<String, CaJob>,
+    pub counters: BTreeMap<String, u64>,
+    pub violations: Vec<Violation>,
+    pub faults: Vec<Armed>,
+    pub seq: u64,
+    pub injected: u64,
+}
+
+/// State shared by every handler.
+pub(crate) struct Shared {
+    pub config: EmulatorConfig,
+    pub engine: Engine,
+    pub http: reqwest::Client,
+    pub oc_base: OnceLock<String>,
+    pub ca_base: OnceLock<String>,
+    inner: Mutex<Inner>,
+    rng: Mutex<fastrand::Rng>,
+}
+
+impl Shared {
+    pub fn new(config: EmulatorConfig, engine: Engine) -> Arc<Self> {
+        multiconvert_core::http::install_crypto_provider();
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(std::time::Duration::from_secs(30))
+            .build()
+            .unwrap_or_default();
+        let rng = fastrand::Rng::with_seed(config.seed);
+        let faults = config.faults.iter().cloned().map(Armed::new).collect();
+        Arc::new(Shared {
+            config,
+            engine,
+            http,
+            oc_base: OnceLock::new(),
+            ca_base: OnceLock::new(),
+            inner: Mutex::new(Inner {
+                faults,
+                ..Inner::default()
+            }),
+            rng: Mutex::new(rng),
+        })
+    }
+
+    pub fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Counts one request of `operation`.
+    pub fn count(&self, operation: &str) {
+        *self
+            .lock()
+            .counters
+            .entry(operation.to_owned())
+            .or_default() += 1;
+    }
+
+    /// Records a broken rule.
+    pub fn violation(&self, operation: &str, rule: &str, detail: impl Into<String>) {
+        let detail = detail.into();
+        tracing::warn!(operation, rule, %detail, "client violation");
+        self.lock().violations.push(Violation {
+            operation: operation.to_owned(),
+            rule: rule.to_owned(),
+            detail,
+        });
+    }
+
+    /// The next sequence number (job order for listings).
+    pub fn next_seq(&self) -> u64 {
+        let mut inner = self.lock();
+        inner.seq += 1;
+        inner.seq
+    }
+
+    /// Arms a fault.
+    pub fn inject(&self, spec: FaultSpec) {
+        self.lock().faults.push(Armed::new(spec));
+    }
+
+    /// Counts a request of `operation` and returns the fault that fires on it, if any.
+    pub fn enter(&self, operation: &str) -> Option<Fault> {
+        self.count(operation);
+        self.fault(operation)
+    }
+
+    /// The fault that fires on `operation` now, if any (used up as it fires).
+    pub fn fault(&self, operation: &str) -> Option<Fault> {
+        let mut inner = self.lock();
+        let mut rng = self.rng.lock().unwrap_or_else(|p| p.into_inner());
+        let index = inner.faults.iter().position(|armed| {
+            (armed.spec.operation == "*" || armed.spec.operation == operation)
+                && armed.remaining != Some(0)
+                && armed.spec.probability.is_none_or(|p| rng.f64() < p)
+        })?;
+        let armed = &mut inner.faults[index];
+        if let Some(n) = armed.remaining.as_mut() {
+            *n -= 1;
+        }
+        let fault = armed.spec.fault.clone();
+        inner.injected += 1;
+        tracing::info!(operation, ?fault, "injecting a fault");
+        Some(fault)
+    }
+
+    /// Whether a result-time fault (hostile names) is armed for `operation`; uses it up.
+    pub fn result_fault(&self, operation: &str) -> Option<Fault> {
+        let mut inner = self.lock();
+        let index = inner.faults.iter().position(|armed| {
+            armed.spec.operation == operation
+                && armed.remaining != Some(0)
+                && armed.spec.fault == Fault::HostileFilename
+        })?;
+        if let Some(n) = inner.faults[index].remaining.as_mut() {
+            *n -= 1;
+        }
+        inner.injected += 1;
+        Some(Fault::HostileFilename)
+    }
+
+    /// What `GET /__emulator/state` shows: jobs per vendor (no tokens), counters, violations.
+    pub fn snapshot(&self) -> Value {
+        let inner = self.lock();
+        let mut oc: Vec<&OcJob> = inner.oc_jobs.values().collect();
+        oc.sort_by_key(|j| j.seq);
+        let oc_jobs: Vec<Value> = oc
+            .iter()
+            .map(|j| {
+                json!({"id": j.id, "status": j.status, "inputs": j.inputs.len(),
+                       "conversions": j.conversions.len(), "outputs": j.outputs.len()})
+            })
+            .collect();
+        let mut ca: Vec<(&String, &CaJob)> = inner.ca_jobs.iter().collect();
+        ca.sort_by_key(|(id, _)| id.as_str());
+        let ca_jobs: Vec<Value> = ca
+            .iter()
+            .map(|(id, j)| {
+                let status = match j.state {
+                    CaState::Running => "running",
+                    CaState::Done(_) => "completed",
+                    CaState::Failed(..) => "failed",
+                };
+                json!({"id": id, "route": match j.route { CaRoute::Current => "current", CaRoute::Legacy => "legacy" }, "status": status})
+            })
+            .collect();
+        json!({
+            "online_convert": {"jobs": oc_jobs},
+            "convertapi": {"jobs": ca_jobs, "files": inner.ca_files.len()},
+            "counters": inner.counters,
+            "violations": inner.violations,
+            "faults": {"armed": inner.faults.iter().filter(|f| f.remaining != Some(0)).count(), "injected": inner.injected},
+        })
+    }
+}
+
+/// Now, as the vendors write it: a naive UTC timestamp.
+pub(crate) fn now() -> String {
+    chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S").to_string()
+}
+
+/// A fresh vendor id (a hyphenated UUID, as online-convert's).
+pub(crate) fn uuid() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+/// A fresh 32-character lower-case id (ConvertAPI's FileIds and current JobIds).
+pub(crate) fn simple_id() -> String {
+    uuid::Uuid::new_v4().simple().to_string()
+}
