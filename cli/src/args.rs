@@ -26,6 +26,9 @@ pub enum Command {
     Delete(JobArgs),
     /// List the providers, configured or not, and what they can do.
     Providers(ProvidersArgs),
+    /// Serve online-convert's and ConvertAPI's APIs on localhost (the emulator), until
+    /// interrupted; prints the base URLs as one JSON line.
+    Emulate(multiconvert_emulator::command::EmulateArgs),
 }
 
 /// Which provider to use.

@@ -55,6 +55,9 @@ async fn run(cli: Cli) -> u8 {
         Command::Status(args) => status(args).await,
         Command::Delete(args) => delete(args).await,
         Command::Providers(args) => list_providers(args),
+        Command::Emulate(args) => {
+            u8::try_from(multiconvert_emulator::command::run(&args).await).unwrap_or(exit::OTHER)
+        }
     }
 }
 

@@ -596,3 +596,114 @@ async fn outputs_that_share_a_name_are_all_saved_and_reported() {
         panic!("{report}");
     }
 }
+
+/// The CLI against the emulator, for both vendors: real files, one job each, no violations.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn converts_through_both_vendors_on_the_emulator() {
+    let emulator = multiconvert_emulator::Emulator::start(
+        multiconvert_emulator::EmulatorConfig::default().work(std::time::Duration::from_millis(20)),
+    )
+    .await
+    .unwrap();
+    let photo = sample("photo.png");
+    let cases = [
+        (
+            "online-convert",
+            vec![
+                ("API2CONVERT_API_KEY", "emulated-key".to_owned()),
+                ("API2CONVERT_BASE_URL", emulator.online_convert_url()),
+            ],
+        ),
+        (
+            "convertapi",
+            vec![
+                ("CONVERTAPI_SECRET", "emulated-secret".to_owned()),
+                ("CONVERTAPI_BASE_URL", emulator.convertapi_url()),
+            ],
+        ),
+    ];
+    for (provider, env) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        let r = run(
+            &[
+                "convert",
+                &photo,
+                "--to",
+                "jpg",
+                "--provider",
+                provider,
+                "--out",
+                "out",
+                "--json",
+            ],
+            &env,
+            dir.path(),
+        )
+        .await;
+        assert_eq!(r.code, 0, "{provider}: {} {}", r.stdout, r.stderr);
+        let v = r.json();
+        assert_eq!(v["provider"], provider);
+        let path = v["outputs"][0]["path"].as_str().unwrap();
+        let bytes = std::fs::read(dir.path().join(path)).unwrap();
+        assert!(
+            bytes.starts_with(&[0xFF, 0xD8, 0xFF]),
+            "{provider}: not a JPEG"
+        );
+    }
+    assert_eq!(emulator.count("oc.start"), 1);
+    assert_eq!(emulator.count("ca.submit"), 1);
+    assert_eq!(emulator.violations(), []);
+}
+
+/// `multiconvert emulate` prints its addresses as one JSON line and serves until stopped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn emulate_prints_its_addresses_and_serves() {
+    use std::io::BufRead;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_multiconvert"))
+        .args(["emulate", "--work-ms", "10"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let line = tokio::task::spawn_blocking(move || {
+        let mut line = String::new();
+        std::io::BufReader::new(stdout)
+            .read_line(&mut line)
+            .unwrap();
+        line
+    })
+    .await
+    .unwrap();
+    let addresses: Value = serde_json::from_str(&line).unwrap();
+    let oc = addresses["online_convert"].as_str().unwrap().to_owned();
+    let ca = addresses["convertapi"].as_str().unwrap().to_owned();
+    assert!(
+        oc.starts_with("http://127.0.0.1:") && oc.ends_with("/v2"),
+        "{oc}"
+    );
+    assert!(ca.starts_with("http://127.0.0.1:"), "{ca}");
+    let dir = tempfile::tempdir().unwrap();
+    let r = run(
+        &[
+            "convert",
+            &sample("photo.png"),
+            "--to",
+            "gif",
+            "--provider",
+            "convertapi",
+            "--out",
+            "out",
+            "--json",
+        ],
+        &[
+            ("CONVERTAPI_SECRET", "emulated-secret".to_owned()),
+            ("CONVERTAPI_BASE_URL", ca.clone()),
+        ],
+        dir.path(),
+    )
+    .await;
+    assert_eq!(r.code, 0, "{} {}", r.stdout, r.stderr);
+    child.kill().unwrap();
+    child.wait().unwrap();
+}

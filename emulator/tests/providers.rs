@@ -429,3 +429,49 @@ async fn failover_moves_on_from_a_failing_vendor() {
         .unwrap()
         .is_empty());
 }
+
+/// A fault armed over the admin endpoint is seen by the provider as the typed error the design
+/// names: a 429 with `Retry-After` is `RateLimited` carrying the delay (retries off here, so the
+/// error itself is observed), and a bad fault is refused.
+#[tokio::test]
+async fn faults_armed_over_http_reach_the_provider_typed() {
+    let emulator = emulator().await;
+    multiconvert_core::http::install_crypto_provider();
+    let http = reqwest::Client::new();
+    let admin = format!("{}/__emulator/faults", emulator.convertapi_url());
+    let r = http
+        .post(&admin)
+        .body(r#"[{"operation": "oc.create", "fault": {"kind": "status", "status": 429, "retry_after": 7}},
+                  {"operation": "ca.poll", "fault": {"kind": "busy"}, "count": 2}]"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let bad = http
+        .post(&admin)
+        .body(r#"{"operation": "nowhere", "fault": {"kind": "reset"}}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 400);
+
+    let no_retries = OnlineConvert::new(
+        multiconvert_online_convert::Config::builder()
+            .api_key(KEY)
+            .base_url(emulator.online_convert_url())
+            .http(HttpConfig::default().with_retry(RetryPolicy::none()))
+            .build()
+            .unwrap(),
+    )
+    .unwrap();
+    let e = no_retries.submit(&upload_request("jpg")).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::RateLimited, "{e}");
+    assert_eq!(e.retry_after(), Some(Duration::from_secs(7)));
+    assert!(e.is_failover_eligible());
+
+    // Two busy polls, then the result: no error reaches the caller.
+    let ca = ca(&emulator, AsyncRoute::Current);
+    convert_and_check(ca.as_ref(), &upload_request("jpg"), JPEG).await;
+    assert!(emulator.count("ca.poll") >= 3);
+    assert_eq!(emulator.state()["faults"]["injected"], 3);
+}
