@@ -672,6 +672,16 @@ async fn fetch(shared: &Shared, url: &str) -> Option<Bytes> {
     response.bytes().await.ok().filter(|b| b.len() <= MAX_BODY)
 }
 
+/// Changes job `id` with `f`, which may refuse with the vendor's answer; the vendor's 404 when
+/// there is no such job.
+fn edit<T>(
+    shared: &Shared,
+    id: &str,
+    f: impl FnOnce(&mut OcJob) -> Result<T, Response>,
+) -> Result<T, Response> {
+    with_job(shared, id, f)?
+}
+
 /// A job by id, rendered, or the vendor's 404.
 fn with_job<T>(shared: &Shared, id: &str, f: impl FnOnce(&mut OcJob) -> T) -> Result<T, Response> {
     let mut inner = shared.lock();
@@ -718,7 +728,7 @@ async fn update(
     if let Err(r) = authorize(&shared, op, &uri, &headers) {
         return r;
     }
-    let outcome = with_job(&shared, &id, |job| {
+    let outcome = edit(&shared, &id, |job| {
         if starting && job.started {
             return Err(error(
                 StatusCode::CONFLICT,
@@ -735,9 +745,8 @@ async fn update(
         }
         apply_settings(job, &body)
     });
-    match outcome {
-        Ok(Ok(())) => {}
-        Ok(Err(r)) | Err(r) => return r,
+    if let Err(r) = outcome {
+        return r;
     }
     if starting {
         begin(&shared, &id, fault.as_ref());
@@ -879,7 +888,7 @@ async fn add_input(
         Ok(p) => p,
         Err(m) => return error(StatusCode::BAD_REQUEST, 3, &m),
     };
-    let outcome = with_job(&shared, &id, |job| {
+    let outcome = edit(&shared, &id, |job| {
         staged_only(job)?;
         let rendered: Vec<Value> = parsed.iter().map(input_json).collect();
         job.inputs.extend(parsed);
@@ -888,9 +897,9 @@ async fn add_input(
         Ok(rendered)
     });
     let response = match outcome {
-        Ok(Ok(mut rendered)) if !many => json_status(StatusCode::CREATED, rendered.remove(0)),
-        Ok(Ok(rendered)) => json_status(StatusCode::CREATED, Value::Array(rendered)),
-        Ok(Err(r)) | Err(r) => r,
+        Ok(mut rendered) if !many => json_status(StatusCode::CREATED, rendered.remove(0)),
+        Ok(rendered) => json_status(StatusCode::CREATED, Value::Array(rendered)),
+        Err(r) => r,
     };
     faults::after(fault.as_ref(), response)
 }
@@ -911,7 +920,7 @@ async fn reorder(
             "The body must be a list of {id, options}",
         );
     };
-    let outcome = with_job(&shared, &id, |job| {
+    let outcome = edit(&shared, &id, |job| {
         staged_only(job)?;
         for item in &items {
             let Some(input) = job
@@ -930,8 +939,8 @@ async fn reorder(
         Ok(job.inputs.iter().map(input_json).collect::<Vec<_>>())
     });
     match outcome {
-        Ok(Ok(v)) => Json(Value::Array(v)).into_response(),
-        Ok(Err(r)) | Err(r) => r,
+        Ok(v) => Json(Value::Array(v)).into_response(),
+        Err(r) => r,
     }
 }
 
@@ -964,7 +973,7 @@ async fn patch_input(
         Ok(b) => b,
         Err(r) => return r,
     };
-    let outcome = with_job(&shared, &id, |job| {
+    let outcome = edit(&shared, &id, |job| {
         staged_only(job)?;
         let input = job
             .inputs
@@ -977,8 +986,8 @@ async fn patch_input(
         Ok(input_json(input))
     });
     match outcome {
-        Ok(Ok(v)) => Json(v).into_response(),
-        Ok(Err(r)) | Err(r) => r,
+        Ok(v) => Json(v).into_response(),
+        Err(r) => r,
     }
 }
 
@@ -989,7 +998,7 @@ async fn delete_input(
     headers: HeaderMap,
 ) -> Response {
     control!(shared, "oc.update", uri, headers);
-    let outcome = with_job(&shared, &id, |job| {
+    let outcome = edit(&shared, &id, |job| {
         staged_only(job)?;
         let before = job.inputs.len();
         job.inputs.retain(|i| i.id != fid);
@@ -1005,8 +1014,8 @@ async fn delete_input(
         Ok(())
     });
     match outcome {
-        Ok(Ok(())) => StatusCode::NO_CONTENT.into_response(),
-        Ok(Err(r)) | Err(r) => r,
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(r) => r,
     }
 }
 
@@ -1044,7 +1053,7 @@ async fn add_conversion(
         Ok(c) => c,
         Err(m) => return error(StatusCode::BAD_REQUEST, 3, &m),
     };
-    let outcome = with_job(&shared, &id, |job| {
+    let outcome = edit(&shared, &id, |job| {
         staged_only(job)?;
         let rendered = conversion_json(&conversion);
         job.conversions.push(conversion);
@@ -1053,8 +1062,8 @@ async fn add_conversion(
         Ok(rendered)
     });
     let response = match outcome {
-        Ok(Ok(v)) => json_status(StatusCode::CREATED, v),
-        Ok(Err(r)) | Err(r) => r,
+        Ok(v) => json_status(StatusCode::CREATED, v),
+        Err(r) => r,
     };
     faults::after(fault.as_ref(), response)
 }
@@ -1091,7 +1100,7 @@ async fn patch_conversion(
         Ok(b) => b,
         Err(r) => return r,
     };
-    let outcome = with_job(&shared, &id, |job| {
+    let outcome = edit(&shared, &id, |job| {
         staged_only(job)?;
         let c = job
             .conversions
@@ -1106,8 +1115,8 @@ async fn patch_conversion(
         Ok(conversion_json(c))
     });
     match outcome {
-        Ok(Ok(v)) => Json(v).into_response(),
-        Ok(Err(r)) | Err(r) => r,
+        Ok(v) => Json(v).into_response(),
+        Err(r) => r,
     }
 }
 
@@ -1118,7 +1127,7 @@ async fn delete_conversion(
     headers: HeaderMap,
 ) -> Response {
     control!(shared, "oc.update", uri, headers);
-    let outcome = with_job(&shared, &id, |job| {
+    let outcome = edit(&shared, &id, |job| {
         staged_only(job)?;
         let before = job.conversions.len();
         job.conversions.retain(|c| c.id != cid);
@@ -1134,8 +1143,8 @@ async fn delete_conversion(
         Ok(())
     });
     match outcome {
-        Ok(Ok(())) => StatusCode::NO_CONTENT.into_response(),
-        Ok(Err(r)) | Err(r) => r,
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(r) => r,
     }
 }
 
@@ -1198,7 +1207,7 @@ async fn patch_outputs(
         Ok(b) => b,
         Err(r) => return r,
     };
-    let outcome = with_job(&shared, &id, |job| {
+    let outcome = edit(&shared, &id, |job| {
         for output in job.outputs.iter_mut() {
             change_output(output, &body)?;
         }
@@ -1209,8 +1218,8 @@ async fn patch_outputs(
             .collect::<Vec<_>>())
     });
     match outcome {
-        Ok(Ok(v)) => Json(Value::Array(v)).into_response(),
-        Ok(Err(r)) | Err(r) => r,
+        Ok(v) => Json(Value::Array(v)).into_response(),
+        Err(r) => r,
     }
 }
 
@@ -1246,7 +1255,7 @@ async fn patch_output(
         Ok(b) => b,
         Err(r) => return r,
     };
-    let outcome = with_job(&shared, &id, |job| {
+    let outcome = edit(&shared, &id, |job| {
         let output = job
             .outputs
             .iter_mut()
@@ -1256,8 +1265,8 @@ async fn patch_output(
         Ok(output_json(&shared, output))
     });
     match outcome {
-        Ok(Ok(v)) => Json(v).into_response(),
-        Ok(Err(r)) | Err(r) => r,
+        Ok(v) => Json(v).into_response(),
+        Err(r) => r,
     }
 }
 
@@ -1368,7 +1377,7 @@ fn add_uploaded(
     if let Err(r) = upload_auth(shared, op, id, headers) {
         return r;
     }
-    let outcome = with_job(shared, id, |job| {
+    let outcome = edit(shared, id, |job| {
         staged_only(job)?;
         let added: Vec<Value> = files
             .into_iter()
@@ -1393,9 +1402,9 @@ fn add_uploaded(
         Ok(added)
     });
     match outcome {
-        Ok(Ok(mut added)) if added.len() == 1 => json_status(StatusCode::CREATED, added.remove(0)),
-        Ok(Ok(added)) => json_status(StatusCode::CREATED, Value::Array(added)),
-        Ok(Err(r)) | Err(r) => r,
+        Ok(mut added) if added.len() == 1 => json_status(StatusCode::CREATED, added.remove(0)),
+        Ok(added) => json_status(StatusCode::CREATED, Value::Array(added)),
+        Err(r) => r,
     }
 }
 
