@@ -1,0 +1,198 @@
+//! The cassettes' scenarios, live against the emulator: remote inputs, failed conversions, quota,
+//! and callbacks delivered by the emulator to a real webhook receiver, duplicated and forged ones
+//! included.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use multiconvert_convertapi::{AsyncRoute, ConvertApi};
+use multiconvert_core::receiver::WebhookReceiver;
+use multiconvert_core::{
+    CallbackSigner, Conversion, ConversionProvider, ErrorKind, Input, JobRequest, JobStatus,
+    PollPolicy, ProviderExt,
+};
+use multiconvert_emulator::{Emulator, EmulatorConfig, Fault, FaultSpec, Running};
+use multiconvert_online_convert::OnlineConvert;
+
+const WEBHOOK_SECRET: &str = "scenario-webhook-secret";
+
+fn samples() -> PathBuf {
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/samples"))
+}
+
+fn fast() -> PollPolicy {
+    PollPolicy::fixed(Duration::from_millis(20), Duration::from_secs(20))
+}
+
+async fn emulator() -> Running {
+    Emulator::start(
+        EmulatorConfig::default()
+            .work(Duration::from_millis(20))
+            .webhook_secret(WEBHOOK_SECRET),
+    )
+    .await
+    .unwrap()
+}
+
+fn oc(emulator: &Running) -> Arc<dyn ConversionProvider> {
+    Arc::new(
+        OnlineConvert::new(
+            multiconvert_online_convert::Config::builder()
+                .api_key("any-key")
+                .base_url(emulator.online_convert_url())
+                .webhook_secret(WEBHOOK_SECRET)
+                .poll_policy(fast())
+                .build()
+                .unwrap(),
+        )
+        .unwrap(),
+    )
+}
+
+fn ca(emulator: &Running) -> Arc<dyn ConversionProvider> {
+    Arc::new(
+        ConvertApi::new(
+            multiconvert_convertapi::Config::builder()
+                .secret("any-secret")
+                .base_url(emulator.convertapi_url())
+                .route(AsyncRoute::Current)
+                .poll_policy(fast())
+                .build()
+                .unwrap(),
+        )
+        .unwrap(),
+    )
+}
+
+/// The samples over loopback HTTP, for remote inputs.
+async fn serve_samples() -> String {
+    let app = axum::Router::new().route(
+        "/{name}",
+        axum::routing::get(
+            |axum::extract::Path(name): axum::extract::Path<String>| async move {
+                match std::fs::read(samples().join(&name)) {
+                    Ok(bytes) => Ok(bytes),
+                    Err(_) => Err(axum::http::StatusCode::NOT_FOUND),
+                }
+            },
+        ),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    format!("http://{addr}")
+}
+
+#[tokio::test]
+async fn remote_inputs_complete_at_both_vendors() {
+    let emulator = emulator().await;
+    let base = serve_samples().await;
+    let request = JobRequest::new(
+        Input::remote(format!("{base}/photo.png").parse().unwrap()),
+        Conversion::to("bmp"),
+    );
+    for provider in [oc(&emulator), ca(&emulator)] {
+        let job = provider.convert(&request, &fast()).await.unwrap();
+        assert_eq!(job.status, JobStatus::Completed, "{}", provider.info().name);
+        assert_eq!(job.outputs.len(), 1);
+    }
+    // An input the vendor cannot download fails the job, with the vendor's message.
+    let missing = JobRequest::new(
+        Input::remote(format!("{base}/nothing-here.png").parse().unwrap()),
+        Conversion::to("jpg"),
+    );
+    let e = oc(&emulator).convert(&missing, &fast()).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::ConversionFailed);
+    assert_eq!(e.provider_code(), Some("404"));
+    assert_eq!(emulator.violations(), []);
+}
+
+#[tokio::test]
+async fn a_corrupt_input_fails_the_job_at_both_vendors() {
+    let emulator = emulator().await;
+    let request = JobRequest::new(
+        Input::path(samples().join("corrupt.png")),
+        Conversion::to("jpg"),
+    );
+    for provider in [oc(&emulator), ca(&emulator)] {
+        let e = provider.convert(&request, &fast()).await.unwrap_err();
+        assert_eq!(
+            e.kind(),
+            ErrorKind::ConversionFailed,
+            "{}: {e}",
+            provider.info().name
+        );
+        // The input's fault: never resubmitted elsewhere.
+        let job = provider.poll(e.job().unwrap()).await.unwrap();
+        assert!(!job.failed_on_vendor_side());
+    }
+}
+
+#[tokio::test]
+async fn quota_and_throttling_are_typed_and_failover_eligible() {
+    let emulator = emulator().await;
+    emulator
+        .inject(FaultSpec::once(
+            "oc.create",
+            Fault::Status {
+                status: 402,
+                retry_after: None,
+            },
+        ))
+        .unwrap();
+    let request = JobRequest::new(
+        Input::path(samples().join("photo.png")),
+        Conversion::to("jpg"),
+    );
+    let e = oc(&emulator).submit(&request).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::QuotaExhausted);
+    assert!(e.is_failover_eligible());
+}
+
+/// Callbacks from the emulator to a real receiver: confirmed by polling the emulator, a
+/// duplicated delivery dropped, a forged one refused.
+#[tokio::test]
+async fn callbacks_reach_a_receiver_once_and_forgeries_do_not() {
+    let emulator = emulator().await;
+    emulator
+        .inject(FaultSpec::once("oc.callback", Fault::Duplicate))
+        .unwrap();
+    emulator
+        .inject(FaultSpec::once("ca.webhook", Fault::Forged))
+        .unwrap();
+    let (oc, ca) = (oc(&emulator), ca(&emulator));
+    let signer = CallbackSigner::new("receiver-key").unwrap();
+    let (receiver, mut updates) = WebhookReceiver::builder()
+        .provider(oc.clone())
+        .provider(ca.clone())
+        .signer(signer.clone())
+        .build()
+        .unwrap();
+    let app = axum::Router::new().nest("/hooks", receiver.router());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hooks = format!("http://{}/hooks", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+
+    for provider in [&oc, &ca] {
+        let name = provider.info().name.to_string();
+        let request = JobRequest::new(
+            Input::path(samples().join("photo.png")),
+            Conversion::to("gif"),
+        )
+        .callback(format!("{hooks}/{name}").parse().unwrap())
+        .sign_callback(signer.clone());
+        let handle = provider.submit(&request).await.unwrap();
+        let job = tokio::time::timeout(Duration::from_secs(10), updates.recv())
+            .await
+            .unwrap_or_else(|_| panic!("no confirmed callback for {name}"))
+            .unwrap();
+        assert_eq!(job.handle.id, handle.id);
+        assert_eq!(job.handle.provider, name);
+        assert_eq!(job.status, JobStatus::Completed);
+    }
+    // Neither the duplicate nor the forgery produced a second update.
+    let extra = tokio::time::timeout(Duration::from_millis(700), updates.recv()).await;
+    assert!(extra.is_err(), "an extra update: {extra:?}");
+    assert_eq!(emulator.state()["faults"]["injected"], 2);
+}
