@@ -79,7 +79,7 @@ fn authorize(shared: &Shared, op: &str, uri: &Uri, headers: &HeaderMap) -> Resul
             "a secret or token in the query string",
         );
     }
-    match bearer.or(in_query).filter(|s| !s.is_empty()) {
+    let refused = match bearer.or(in_query).filter(|s| !s.is_empty()) {
         None => Err(error(
             StatusCode::UNAUTHORIZED,
             4013,
@@ -93,7 +93,12 @@ fn authorize(shared: &Shared, op: &str, uri: &Uri, headers: &HeaderMap) -> Resul
             )),
             _ => Ok(()),
         },
+    };
+    if refused.is_err() {
+        // Counted apart from the operation, so a test can tell refusals from requests served.
+        shared.count("ca.unauthenticated");
     }
+    refused
 }
 
 fn is_current_id(id: &str) -> bool {

@@ -120,7 +120,7 @@ fn authorize(shared: &Shared, op: &str, uri: &Uri, headers: &HeaderMap) -> Resul
     {
         shared.violation(op, "secret_in_query", "an API key in the query string");
     }
-    match api_key(headers) {
+    let refused = match api_key(headers) {
         None | Some("") => Err(error(
             StatusCode::UNAUTHORIZED,
             401,
@@ -134,7 +134,12 @@ fn authorize(shared: &Shared, op: &str, uri: &Uri, headers: &HeaderMap) -> Resul
             )),
             _ => Ok(()),
         },
+    };
+    if refused.is_err() {
+        // Counted apart from the operation, so a test can tell refusals from requests served.
+        shared.count("oc.unauthenticated");
     }
+    refused
 }
 
 fn server(shared: &Shared) -> String {

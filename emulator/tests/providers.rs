@@ -203,6 +203,13 @@ async fn bad_credentials_get_the_vendors_errors() {
     let e = wrong_ca.submit(&upload_request("jpg")).await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Unauthenticated);
     assert_eq!(e.provider_code(), Some("4010"));
+    // Each refusal is counted; nothing was created.
+    assert_eq!(emulator.count("oc.unauthenticated"), 1);
+    assert_eq!(emulator.count("ca.unauthenticated"), 1);
+    assert!(emulator.state()["online_convert"]["jobs"]
+        .as_array()
+        .unwrap()
+        .is_empty());
 }
 
 /// Requests our providers never make, sent by hand: each gets the vendor's error and is counted.
