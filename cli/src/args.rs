@@ -35,10 +35,12 @@ pub enum Command {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum ProviderChoice {
     /// The configured vendors with failover (online-convert, then ConvertAPI), then the local
-    /// provider; only the local provider when no vendor is configured.
+    /// providers: raster images in-process, office documents on LibreOffice when it is installed.
     Auto,
     /// In-process raster image conversion.
     Local,
+    /// Office documents on the machine's headless LibreOffice.
+    Office,
     /// online-convert / api2convert.
     OnlineConvert,
     /// ConvertAPI.
@@ -50,6 +52,8 @@ pub enum ProviderChoice {
 pub enum JobProvider {
     /// In-process raster image conversion.
     Local,
+    /// Office documents on the machine's headless LibreOffice.
+    Office,
     /// online-convert / api2convert.
     OnlineConvert,
     /// ConvertAPI.
@@ -60,6 +64,7 @@ impl From<JobProvider> for ProviderChoice {
     fn from(p: JobProvider) -> Self {
         match p {
             JobProvider::Local => ProviderChoice::Local,
+            JobProvider::Office => ProviderChoice::Office,
             JobProvider::OnlineConvert => ProviderChoice::OnlineConvert,
             JobProvider::Convertapi => ProviderChoice::Convertapi,
         }

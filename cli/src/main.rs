@@ -54,7 +54,7 @@ async fn run(cli: Cli) -> u8 {
         Command::Convert(args) => convert(args).await,
         Command::Status(args) => status(args).await,
         Command::Delete(args) => delete(args).await,
-        Command::Providers(args) => list_providers(args),
+        Command::Providers(args) => list_providers(args).await,
         Command::Emulate(args) => {
             u8::try_from(multiconvert_emulator::command::run(&args).await).unwrap_or(exit::OTHER)
         }
@@ -83,11 +83,6 @@ fn attempts_of(handle: &JobHandle) -> Vec<Attempt> {
 async fn convert(args: ConvertArgs) -> u8 {
     let json = args.json;
     let bars = Bars::new(json);
-    let built = match providers::build(args.provider) {
-        Ok(b) => b,
-        Err(e) => return fail(&e, json),
-    };
-    let provider = built.provider();
     let input = input_of(&args.input);
     let mut conversion = Conversion::to(&args.to);
     if let Some(from) = &args.from {
@@ -100,6 +95,11 @@ async fn convert(args: ConvertArgs) -> u8 {
     if let Some(callback) = &args.callback {
         request = request.callback(callback.clone());
     }
+    let built = match providers::build_for(args.provider, Some(&request)) {
+        Ok(b) => b,
+        Err(e) => return fail(&e, json),
+    };
+    let provider = built.provider();
     let upload_bar = match std::fs::metadata(&args.input) {
         Ok(meta) if meta.is_file() => {
             let (bar, progress) = bars.upload(meta.len());
@@ -338,22 +338,32 @@ async fn delete(args: JobArgs) -> u8 {
     exit::OK
 }
 
-fn list_providers(args: ProvidersArgs) -> u8 {
+async fn list_providers(args: ProvidersArgs) -> u8 {
+    let office = providers::office();
+    let office_note = match &office {
+        Some(o) => format!(
+            "{} at {}",
+            o.version().await.unwrap_or_else(|| "LibreOffice".into()),
+            o.soffice().display()
+        ),
+        None => multiconvert_office::INSTALL_HINT.to_owned(),
+    };
     let entries = [
         (
             "local",
             true,
-            "in-process raster images (png, jpg, gif, bmp, tiff, webp, ico)",
+            "in-process raster images (png, jpg, gif, bmp, tiff, webp, ico)".to_owned(),
         ),
+        ("office", office.is_some(), office_note),
         (
             "online-convert",
             providers::online_convert_configured(),
-            "set API2CONVERT_API_KEY",
+            "set API2CONVERT_API_KEY".to_owned(),
         ),
         (
             "convertapi",
             providers::convertapi_configured(),
-            "set CONVERTAPI_SECRET",
+            "set CONVERTAPI_SECRET".to_owned(),
         ),
     ];
     let described: Vec<Value> = entries
@@ -366,8 +376,8 @@ fn list_providers(args: ProvidersArgs) -> u8 {
     if args.json {
         println!("{}", json!({ "providers": described }));
     } else {
-        for (entry, (_, configured, hint)) in described.iter().zip(entries) {
-            let state = if configured {
+        for (entry, (_, configured, hint)) in described.iter().zip(&entries) {
+            let state = if *configured {
                 "configured"
             } else {
                 "not configured"

@@ -6,6 +6,7 @@ use multiconvert_convertapi::ConvertApi;
 use multiconvert_core::failover::Failover;
 use multiconvert_core::{ConversionProvider, Result};
 use multiconvert_local::Local;
+use multiconvert_office::Office;
 use multiconvert_online_convert::OnlineConvert;
 
 use crate::args::ProviderChoice;
@@ -22,6 +23,11 @@ pub fn online_convert_configured() -> bool {
 /// Whether ConvertAPI has a secret in the environment.
 pub fn convertapi_configured() -> bool {
     set("CONVERTAPI_SECRET")
+}
+
+/// The office provider, when LibreOffice is found.
+pub fn office() -> Option<Office> {
+    Office::from_env().ok()
 }
 
 /// A built provider: one vendor, or the `auto` router over several.
@@ -43,11 +49,22 @@ impl Built {
 }
 
 /// The provider `choice` names. `Auto` is a failover over the configured vendors
-/// (online-convert, then ConvertAPI) and then the local provider, which the router skips when it
-/// cannot serve the conversion; with no vendor configured it is the local provider alone.
+/// (online-convert, then ConvertAPI) and then the local providers (images in-process, documents
+/// on LibreOffice when it is found), which the router skips when they cannot serve the
+/// conversion; with no vendor and no LibreOffice it is the image provider alone.
 pub fn build(choice: ProviderChoice) -> Result<Built> {
+    build_for(choice, None)
+}
+
+/// [`build`] for `request`: with no vendor configured, `Auto` is the one local provider that can
+/// serve it (documents on LibreOffice, else images), so its errors name that provider.
+pub fn build_for(
+    choice: ProviderChoice,
+    request: Option<&multiconvert_core::JobRequest>,
+) -> Result<Built> {
     Ok(Built::Single(match choice {
         ProviderChoice::Local => Arc::new(Local::from_env()?),
+        ProviderChoice::Office => Arc::new(Office::from_env()?),
         ProviderChoice::OnlineConvert => Arc::new(OnlineConvert::from_env()?),
         ProviderChoice::Convertapi => Arc::new(ConvertApi::from_env()?),
         ProviderChoice::Auto => {
@@ -59,14 +76,21 @@ pub fn build(choice: ProviderChoice) -> Result<Built> {
                 vendors.push(Arc::new(ConvertApi::from_env()?));
             }
             let local: Arc<dyn ConversionProvider> = Arc::new(Local::from_env()?);
+            let office = office().map(|o| Arc::new(o) as Arc<dyn ConversionProvider>);
             if vendors.is_empty() {
-                return Ok(Built::Single(local));
+                let serves = |p: &Arc<dyn ConversionProvider>| {
+                    request.is_some_and(|r| p.info().capabilities.refusal(r).is_none())
+                };
+                return Ok(Built::Single(match office {
+                    Some(office) if !serves(&local) && serves(&office) => office,
+                    _ => local,
+                }));
             }
             let mut router = Failover::builder();
-            for vendor in vendors {
-                router = router.member(vendor);
+            for member in vendors.into_iter().chain([local]).chain(office) {
+                router = router.member(member);
             }
-            return Ok(Built::Router(Arc::new(router.member(local).build()?)));
+            return Ok(Built::Router(Arc::new(router.build()?)));
         }
     }))
 }
@@ -77,6 +101,7 @@ pub fn capabilities(name: &str) -> Option<multiconvert_core::Capabilities> {
     let placeholder = "unconfigured";
     let provider: Arc<dyn ConversionProvider> = match name {
         "local" => Arc::new(Local::new(std::env::temp_dir().join("multiconvert-local")).ok()?),
+        "office" => Arc::new(office()?),
         "online-convert" => Arc::new(
             OnlineConvert::from_env()
                 .or_else(|_| {

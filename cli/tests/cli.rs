@@ -519,7 +519,7 @@ async fn vendor_status_and_delete() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn providers_lists_all_three_configured_or_not() {
+async fn providers_lists_all_four_configured_or_not() {
     let dir = tempfile::tempdir().unwrap();
     let r = run(
         &["providers", "--json"],
@@ -531,12 +531,19 @@ async fn providers_lists_all_three_configured_or_not() {
     let v = r.json();
     let list = v["providers"].as_array().unwrap();
     let names: Vec<&str> = list.iter().map(|p| p["name"].as_str().unwrap()).collect();
-    assert_eq!(names, ["local", "online-convert", "convertapi"]);
-    assert_eq!(list[1]["configured"], false);
-    assert_eq!(list[2]["configured"], true);
+    assert_eq!(names, ["local", "office", "online-convert", "convertapi"]);
+    assert_eq!(list[2]["configured"], false);
+    assert_eq!(list[3]["configured"], true);
     assert_eq!(list[0]["capabilities"]["upload"], true);
     assert_eq!(list[0]["capabilities"]["remote_input"], false);
-    assert_eq!(list[1]["capabilities"]["staged_jobs"], true);
+    assert_eq!(list[2]["capabilities"]["staged_jobs"], true);
+    // The office provider: found (with its version) or how to install it.
+    let office_note = list[1]["note"].as_str().unwrap();
+    if list[1]["configured"] == true {
+        assert!(office_note.starts_with("LibreOffice"), "{office_note}");
+    } else {
+        assert!(office_note.contains("apt-get install"), "{office_note}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -706,4 +713,49 @@ async fn emulate_prints_its_addresses_and_serves() {
     assert_eq!(r.code, 0, "{} {}", r.stdout, r.stderr);
     child.kill().unwrap();
     child.wait().unwrap();
+}
+
+/// Documents with no account: docx, xlsx and pptx to PDF through `auto`, on LibreOffice. Without
+/// LibreOffice this says so and passes, unless `MULTICONVERT_REQUIRE_SOFFICE` is set (CI).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn office_documents_convert_to_pdf_with_no_account() {
+    if multiconvert_office::find_soffice(None).is_err()
+        && std::env::var_os("MULTICONVERT_SOFFICE").is_none()
+    {
+        assert!(
+            std::env::var_os("MULTICONVERT_REQUIRE_SOFFICE").is_none(),
+            "MULTICONVERT_REQUIRE_SOFFICE is set but LibreOffice is missing"
+        );
+        eprintln!("skipped: LibreOffice is not installed");
+        return;
+    }
+    for name in ["report.docx", "table.xlsx", "slides.pptx"] {
+        let dir = tempfile::tempdir().unwrap();
+        let input = root().join("fixtures/samples/office").join(name);
+        let r = run(
+            &[
+                "convert",
+                &input.display().to_string(),
+                "--to",
+                "pdf",
+                "--out",
+                "out",
+                "--json",
+            ],
+            &[(
+                "MULTICONVERT_OFFICE_DIR",
+                dir.path().join("office").display().to_string(),
+            )],
+            dir.path(),
+        )
+        .await;
+        assert_eq!(r.code, 0, "{name}: {} {}", r.stdout, r.stderr);
+        let v = r.json();
+        assert_eq!(v["provider"], "office", "{v}");
+        let path = dir.path().join(v["outputs"][0]["path"].as_str().unwrap());
+        assert!(
+            std::fs::read(&path).unwrap().starts_with(b"%PDF-"),
+            "{name}"
+        );
+    }
 }

@@ -4,7 +4,8 @@
 //! APIs. Both follow the vendors' documented wire (`../shared/reference/`), strictly: wrong or
 //! missing credentials, the account key sent to the upload host, a JobId in the wrong format or
 //! polled on the wrong route get the vendor's error and are counted as violations. Jobs are
-//! converted for real by the in-process providers (raster images), so outputs are real files.
+//! converted for real by the in-process providers (raster images, and office documents where
+//! LibreOffice is installed), so outputs are real files.
 //! The vendors' own SDKs run against it unchanged, with only their base URL pointed here.
 //!
 //! ```no_run
@@ -173,7 +174,17 @@ impl Emulator {
         let workdir = tempfile::tempdir().map_err(|e| EmulatorError::Engine(e.to_string()))?;
         let local = multiconvert_local::Local::new(workdir.path().join("jobs"))
             .map_err(|e| EmulatorError::Engine(e.to_string()))?;
-        let engine = Engine::new(vec![Arc::new(local)]);
+        let mut engines: Vec<Arc<dyn multiconvert_core::ConversionProvider>> =
+            vec![Arc::new(local)];
+        // Documents too, where LibreOffice is installed (found as the office provider finds it).
+        let office = multiconvert_office::Config::from_env()
+            .map(|c| c.root(workdir.path().join("office")))
+            .and_then(multiconvert_office::Office::new);
+        match office {
+            Ok(office) => engines.push(Arc::new(office)),
+            Err(e) => tracing::info!(reason = %e, "serving raster images only"),
+        }
+        let engine = Engine::new(engines);
         let shared = Shared::new(config.clone(), engine);
         let bind = |port| async move {
             tokio::net::TcpListener::bind(SocketAddr::new(config.bind, port))

@@ -306,6 +306,15 @@ fn decode_base64(text: &str) -> Option<Bytes> {
         .map(Bytes::from)
 }
 
+/// The vendor's category of a target: raster formats are `image`, the rest `document`.
+fn category_of(target: &str) -> &'static str {
+    if multiconvert_local::convert::format_of(target).is_some() {
+        "image"
+    } else {
+        "document"
+    }
+}
+
 fn parse_conversion(shared: &Shared, value: &Value) -> Result<OcConversion, String> {
     let target = value["target"]
         .as_str()
@@ -315,10 +324,13 @@ fn parse_conversion(shared: &Shared, value: &Value) -> Result<OcConversion, Stri
     if !shared.engine.targets().contains(&target) {
         return Err(format!("there is no conversion to {target}"));
     }
+    let category = value["category"]
+        .as_str()
+        .map_or_else(|| category_of(&target).to_owned(), str::to_owned);
     Ok(OcConversion {
         id: uuid(),
         target,
-        category: value["category"].as_str().unwrap_or("image").to_owned(),
+        category,
         options: object(&value["options"]),
         metadata: object(&value["metadata"]),
         output_target: value["output_target"]
@@ -1332,16 +1344,21 @@ async fn catalog(State(shared): S, uri: Uri, headers: HeaderMap) -> Response {
         .targets()
         .into_iter()
         .filter(|t| wanted("target").is_none_or(|w| &w == t))
-        .filter(|_| wanted("category").is_none_or(|c| c == "image"))
+        .filter(|t| wanted("category").is_none_or(|c| c == category_of(t)))
         .map(|t| {
-            let mut options = json!({
-                "width": {"type": "integer", "minimum": 1, "maximum": 16384},
-                "height": {"type": "integer", "minimum": 1, "maximum": 16384},
-            });
-            if t == "jpg" {
-                options["quality"] = json!({"type": "integer", "minimum": 1, "maximum": 100, "default": 85});
+            let category = category_of(&t);
+            let mut options = json!({});
+            if category == "image" {
+                options = json!({
+                    "width": {"type": "integer", "minimum": 1, "maximum": 16384},
+                    "height": {"type": "integer", "minimum": 1, "maximum": 16384},
+                });
             }
-            json!({"id": format!("image-{t}"), "target": t, "category": "image", "options": options})
+            if t == "jpg" {
+                options["quality"] =
+                    json!({"type": "integer", "minimum": 1, "maximum": 100, "default": 85});
+            }
+            json!({"id": format!("{category}-{t}"), "target": t, "category": category, "options": options})
         })
         .collect();
     Json(Value::Array(entries)).into_response()

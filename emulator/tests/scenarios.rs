@@ -196,3 +196,38 @@ async fn callbacks_reach_a_receiver_once_and_forgeries_do_not() {
     assert!(extra.is_err(), "an extra update: {extra:?}");
     assert_eq!(emulator.state()["faults"]["injected"], 2);
 }
+
+/// Documents too, where LibreOffice is installed: docx to PDF at both emulated vendors.
+#[tokio::test]
+async fn documents_convert_where_libreoffice_is_installed() {
+    if multiconvert_office::Office::from_env().is_err() {
+        assert!(
+            std::env::var_os("MULTICONVERT_REQUIRE_SOFFICE").is_none(),
+            "MULTICONVERT_REQUIRE_SOFFICE is set but LibreOffice is missing"
+        );
+        eprintln!("skipped: LibreOffice is not installed");
+        return;
+    }
+    let emulator = emulator().await;
+    let request = JobRequest::new(
+        Input::path(samples().join("office/report.docx")),
+        Conversion::to("pdf"),
+    );
+    for provider in [oc(&emulator), ca(&emulator)] {
+        let job = provider
+            .convert(
+                &request,
+                &PollPolicy::fixed(Duration::from_millis(100), Duration::from_secs(60)),
+            )
+            .await
+            .unwrap_or_else(|e| panic!("{}: {e}", provider.info().name));
+        let stream = provider.download(&job.outputs[0]).await.unwrap();
+        use futures_util::TryStreamExt;
+        let chunks: Vec<_> = stream.stream.try_collect().await.unwrap();
+        assert!(
+            chunks.concat().starts_with(b"%PDF-"),
+            "{}",
+            provider.info().name
+        );
+    }
+}

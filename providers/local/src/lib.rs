@@ -17,9 +17,11 @@
 #![warn(missing_docs)]
 
 pub mod convert;
+pub mod jobs;
 pub mod provider;
 pub mod store;
 
+pub use jobs::DiskJobs;
 pub use provider::{Local, FORMATS};
 
 /// The provider's name.

@@ -1,0 +1,253 @@
+//! The job lifecycle every in-process provider shares: jobs recorded on disk under a root (so
+//! any process — the CLI's `status`, `delete` — finds them), inputs read into memory, outputs
+//! served from the job's directory.
+
+use std::borrow::Cow;
+use std::path::{Path, PathBuf};
+
+use base64::Engine as _;
+use futures_util::StreamExt;
+use multiconvert_core::{
+    ByteStream, Error, ErrorKind, Input, InputSource, Job, JobHandle, JobMessage, JobStatus,
+    Operation, Output, Result,
+};
+use tokio::io::AsyncReadExt;
+
+use crate::store::{self, is_job_id, StoredJob, StoredOutput};
+
+/// Jobs of one in-process provider, on disk.
+#[derive(Clone, Debug)]
+pub struct DiskJobs {
+    root: PathBuf,
+    provider: Cow<'static, str>,
+}
+
+impl DiskJobs {
+    /// Jobs of `provider` under `root` (created if missing).
+    pub fn new(provider: impl Into<Cow<'static, str>>, root: impl Into<PathBuf>) -> Result<Self> {
+        let jobs = DiskJobs {
+            root: root.into(),
+            provider: provider.into(),
+        };
+        std::fs::create_dir_all(&jobs.root)
+            .map_err(|e| jobs.io(Operation::Configure, "cannot create the job directory", e))?;
+        Ok(jobs)
+    }
+
+    /// Where jobs are kept.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Renames the provider its errors and handles name.
+    pub fn rename(&mut self, provider: impl Into<Cow<'static, str>>) {
+        self.provider = provider.into();
+    }
+
+    /// An error of this provider.
+    pub fn error(&self, kind: ErrorKind, op: Operation, message: impl Into<String>) -> Error {
+        Error::new(kind, self.provider.clone(), op, message)
+    }
+
+    /// An I/O error of this provider.
+    pub fn io(&self, op: Operation, what: &str, e: std::io::Error) -> Error {
+        self.error(ErrorKind::Io, op, what.to_owned())
+            .with_source(e)
+    }
+
+    /// The directory of job `id`, for an id this provider could have issued.
+    pub fn dir(&self, id: &str, op: Operation) -> Result<PathBuf> {
+        if !is_job_id(id) {
+            return Err(self.error(ErrorKind::NotFound, op, "no such job"));
+        }
+        Ok(store::job_dir(&self.root, id))
+    }
+
+    /// Creates a queued job and returns its id and directory.
+    pub async fn create(&self) -> Result<(String, PathBuf)> {
+        let op = Operation::Submit;
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        let dir = store::job_dir(&self.root, &id);
+        tokio::fs::create_dir_all(&dir)
+            .await
+            .map_err(|e| self.io(op, "cannot create the job directory", e))?;
+        self.record(&id, &StoredJob::new(JobStatus::Queued))
+            .map_err(|e| self.io(op, "cannot record the job", e))?;
+        Ok((id, dir))
+    }
+
+    /// Records job `id`'s state (atomically). Fails once the job was deleted.
+    pub fn record(&self, id: &str, job: &StoredJob) -> std::io::Result<()> {
+        store::write(&self.root, id, job)
+    }
+
+    /// The job as recorded, under `handle` (whatever it carries: only status and files are read).
+    pub async fn poll(&self, handle: &JobHandle) -> Result<Job> {
+        let op = Operation::Poll;
+        self.dir(&handle.id, op)?;
+        let stored = store::read(&self.root, &handle.id)
+            .map_err(|e| self.io(op, "cannot read the job", e))?
+            .ok_or_else(|| {
+                self.error(ErrorKind::NotFound, op, "no such job")
+                    .with_job_id(handle.id.clone())
+            })?;
+        let mut job = Job::new(handle.clone(), stored.status);
+        job.handle.provider = self.provider.to_string();
+        job.outputs = stored
+            .outputs
+            .into_iter()
+            .map(|o| {
+                let mut out = Output::stored(format!("{}/{}", handle.id, o.filename))
+                    .with_filename(o.filename)
+                    .with_size(o.size)
+                    .with_content_type(o.content_type);
+                out.url = None;
+                out
+            })
+            .collect();
+        job.messages = stored.messages;
+        Ok(job)
+    }
+
+    /// Deletes the job and its files.
+    pub async fn delete(&self, handle: &JobHandle) -> Result<()> {
+        let op = Operation::Delete;
+        let dir = self.dir(&handle.id, op)?;
+        match tokio::fs::remove_dir_all(&dir).await {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(self
+                .error(ErrorKind::NotFound, op, "no such job")
+                .with_job_id(handle.id.clone())),
+            Err(e) => Err(self.io(op, "cannot delete the job", e)),
+        }
+    }
+
+    /// Streams an output from the job's directory.
+    pub async fn download(&self, output: &Output) -> Result<ByteStream> {
+        let op = Operation::Download;
+        let (job, file) = output
+            .id
+            .as_deref()
+            .and_then(|id| id.split_once('/'))
+            .filter(|(job, file)| is_job_id(job) && multiconvert_core::safe_filename(file) == *file)
+            .ok_or_else(|| self.error(ErrorKind::NotFound, op, "not an output of this provider"))?;
+        let path = store::job_dir(&self.root, job).join(file);
+        let f = tokio::fs::File::open(&path).await.map_err(|e| {
+            if e.kind() == std::io::ErrorKind::NotFound {
+                self.error(ErrorKind::NotFound, op, "the output is gone")
+            } else {
+                self.io(op, "cannot read the output", e)
+            }
+        })?;
+        let len = f
+            .metadata()
+            .await
+            .map_err(|e| self.io(op, "cannot read the output", e))?
+            .len();
+        let this = self.clone();
+        let stream = tokio_util::io::ReaderStream::with_capacity(f, 64 * 1024).map(move |chunk| {
+            chunk.map_err(|e| this.io(Operation::Download, "cannot read the output", e))
+        });
+        Ok(ByteStream::new(
+            stream,
+            Some(len),
+            output.content_type.clone(),
+        ))
+    }
+
+    /// Reads a local input (path, bytes, base64, reader) into memory, refusing more than
+    /// `max` bytes; URLs and vendor-side inputs are [`Unsupported`](ErrorKind::Unsupported).
+    pub async fn read_input(&self, input: &Input, max: u64) -> Result<Vec<u8>> {
+        let op = Operation::Submit;
+        let too_big = || {
+            self.error(
+                ErrorKind::InvalidInput,
+                op,
+                format!("inputs larger than {max} bytes are refused"),
+            )
+        };
+        match &input.source {
+            InputSource::Path(p) => {
+                let meta = tokio::fs::metadata(p)
+                    .await
+                    .map_err(|e| self.io(op, &format!("cannot read {}", p.display()), e))?;
+                if meta.len() > max {
+                    return Err(too_big());
+                }
+                tokio::fs::read(p)
+                    .await
+                    .map_err(|e| self.io(op, &format!("cannot read {}", p.display()), e))
+            }
+            InputSource::Bytes(b) if b.len() as u64 > max => Err(too_big()),
+            InputSource::Bytes(b) => Ok(b.to_vec()),
+            InputSource::Base64(data) => {
+                let payload = data.rsplit_once("base64,").map_or(data.as_str(), |(_, d)| d);
+                base64::engine::general_purpose::STANDARD
+                    .decode(payload.trim())
+                    .map_err(|_| self.error(ErrorKind::InvalidInput, op, "the base64 input does not decode"))
+            }
+            InputSource::Reader(r) => {
+                if r.length > max {
+                    return Err(too_big());
+                }
+                let reader = r.take().ok_or_else(|| {
+                    self.error(ErrorKind::InvalidInput, op, "the reader input was already consumed")
+                })?;
+                let mut bytes = Vec::with_capacity(r.length as usize);
+                reader
+                    .take(r.length)
+                    .read_to_end(&mut bytes)
+                    .await
+                    .map_err(|e| self.io(op, "cannot read the input", e))?;
+                Ok(bytes)
+            }
+            _ => Err(self.error(
+                ErrorKind::Unsupported,
+                op,
+                format!(
+                    "{} converts local files, bytes and base64; it fetches nothing from the network",
+                    self.provider
+                ),
+            )),
+        }
+    }
+}
+
+impl StoredJob {
+    /// A job in `status` with nothing yet.
+    pub fn new(status: JobStatus) -> Self {
+        StoredJob {
+            status,
+            outputs: Vec::new(),
+            messages: Vec::new(),
+        }
+    }
+
+    /// Records an output, and ends the job `Completed` or `Failed` by its messages once
+    /// `finish` is called.
+    pub fn add_output(&mut self, filename: String, size: u64, content_type: String) {
+        self.outputs.push(StoredOutput {
+            filename,
+            size,
+            content_type,
+        });
+    }
+
+    /// Ends the job: failed when any error was recorded, else completed.
+    pub fn finish(&mut self) {
+        self.status = if self
+            .messages
+            .iter()
+            .any(|m| m.severity == multiconvert_core::Severity::Error)
+        {
+            JobStatus::Failed
+        } else {
+            JobStatus::Completed
+        };
+    }
+
+    /// Records an error.
+    pub fn fail(&mut self, message: JobMessage) {
+        self.messages.push(message);
+    }
+}

@@ -1,0 +1,151 @@
+//! Where LibreOffice is, how many conversions run at once, how long one may take.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use multiconvert_core::{Error, Result};
+
+use crate::NAME;
+
+/// How to install what this provider needs, for error messages.
+pub const INSTALL_HINT: &str = "install LibreOffice (Debian/Ubuntu: apt-get install \
+    libreoffice-writer-nogui libreoffice-calc-nogui libreoffice-impress-nogui) or set \
+    MULTICONVERT_SOFFICE to its soffice binary";
+
+/// The office provider's configuration.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct Config {
+    /// The soffice binary (`None`: `soffice`, then `libreoffice`, on `PATH`).
+    pub soffice: Option<PathBuf>,
+    /// Where jobs are kept.
+    pub root: PathBuf,
+    /// Conversions at once (default: the number of cores).
+    pub concurrency: usize,
+    /// How long one conversion may take before it is killed (default 120 s).
+    pub deadline: Duration,
+    /// The instance name (default `office`).
+    pub name: Option<String>,
+}
+
+impl Config {
+    /// Defaults: soffice from `PATH`, jobs under `<temp>/multiconvert-office`, one worker per
+    /// core, 120 s per conversion.
+    pub fn new() -> Self {
+        Config {
+            soffice: None,
+            root: std::env::temp_dir().join("multiconvert-office"),
+            concurrency: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            deadline: Duration::from_secs(120),
+            name: None,
+        }
+    }
+
+    /// From the environment: `MULTICONVERT_SOFFICE` (the binary), `MULTICONVERT_OFFICE_DIR` (the
+    /// jobs), `MULTICONVERT_OFFICE_CONCURRENCY`, `MULTICONVERT_OFFICE_DEADLINE_SECS`.
+    pub fn from_env() -> Result<Self> {
+        Config::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Like [`from_env`](Self::from_env), reading variables through `lookup`.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self> {
+        let present = |name: &str| multiconvert_core::config::non_blank(&lookup, name);
+        let mut config = Config::new();
+        config.soffice = present("MULTICONVERT_SOFFICE").map(PathBuf::from);
+        if let Some(dir) = present("MULTICONVERT_OFFICE_DIR") {
+            config.root = PathBuf::from(dir);
+        }
+        if let Some(n) = present("MULTICONVERT_OFFICE_CONCURRENCY") {
+            config.concurrency = n.trim().parse().ok().filter(|&n| n > 0).ok_or_else(|| {
+                Error::config(
+                    NAME,
+                    "MULTICONVERT_OFFICE_CONCURRENCY must be a whole number above 0",
+                )
+            })?;
+        }
+        if let Some(s) = present("MULTICONVERT_OFFICE_DEADLINE_SECS") {
+            let secs: f64 = s
+                .trim()
+                .parse()
+                .ok()
+                .filter(|s: &f64| *s > 0.0 && s.is_finite())
+                .ok_or_else(|| {
+                    Error::config(
+                        NAME,
+                        "MULTICONVERT_OFFICE_DEADLINE_SECS must be a number of seconds above 0",
+                    )
+                })?;
+            config.deadline = Duration::from_secs_f64(secs);
+        }
+        Ok(config)
+    }
+
+    /// Sets the soffice binary.
+    pub fn soffice(mut self, path: impl Into<PathBuf>) -> Self {
+        self.soffice = Some(path.into());
+        self
+    }
+    /// Sets where jobs are kept.
+    pub fn root(mut self, root: impl Into<PathBuf>) -> Self {
+        self.root = root.into();
+        self
+    }
+    /// Sets how many conversions run at once.
+    pub fn concurrency(mut self, workers: usize) -> Self {
+        self.concurrency = workers.max(1);
+        self
+    }
+    /// Sets how long one conversion may take.
+    pub fn deadline(mut self, deadline: Duration) -> Self {
+        self.deadline = deadline;
+        self
+    }
+    /// Sets the instance name.
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config::new()
+    }
+}
+
+fn is_executable(path: &Path) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        path.metadata()
+            .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    }
+    #[cfg(not(unix))]
+    {
+        path.is_file()
+    }
+}
+
+/// The soffice binary: `explicit` when given (it must exist), else `soffice` or `libreoffice` on
+/// `PATH`. Not found is a [`Config`](multiconvert_core::ErrorKind::Config) error saying how to
+/// install it.
+pub fn find_soffice(explicit: Option<&Path>) -> Result<PathBuf> {
+    if let Some(path) = explicit {
+        return if is_executable(path) {
+            Ok(path.to_path_buf())
+        } else {
+            Err(Error::config(
+                NAME,
+                format!(
+                    "{} is not an executable soffice: {INSTALL_HINT}",
+                    path.display()
+                ),
+            ))
+        };
+    }
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .flat_map(|dir| ["soffice", "libreoffice"].map(|name| dir.join(name)))
+        .find(|candidate| is_executable(candidate))
+        .ok_or_else(|| Error::config(NAME, format!("LibreOffice was not found: {INSTALL_HINT}")))
+}

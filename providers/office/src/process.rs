@@ -1,0 +1,241 @@
+//! Running one `soffice --convert-to` in its own profile, killed with its whole process tree at
+//! its deadline or when its job is canceled.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use std::sync::Mutex;
+
+use tokio::sync::{watch, Semaphore, SemaphorePermit};
+
+/// Why a conversion produced nothing usable.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Failure {
+    /// It ran past its deadline and was killed.
+    Deadline(Duration),
+    /// The job was deleted while it ran; the conversion was killed.
+    Canceled,
+    /// soffice exited unsuccessfully or was killed by a signal.
+    Crashed(String),
+    /// soffice ended without writing the expected file.
+    NoOutput(String),
+    /// The file it wrote is empty or not of the target's format.
+    Invalid(String),
+    /// soffice could not be started, or a file could not be moved.
+    Io(String),
+}
+
+impl Failure {
+    /// The stable code a job message carries.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Failure::Deadline(_) => "deadline",
+            Failure::Canceled => "canceled",
+            Failure::Crashed(_) => "crashed",
+            Failure::NoOutput(_) => "no_output",
+            Failure::Invalid(_) => "invalid_output",
+            Failure::Io(_) => "io",
+        }
+    }
+
+    /// What happened, in words.
+    pub fn message(&self) -> String {
+        match self {
+            Failure::Deadline(d) => format!(
+                "the conversion ran past its deadline of {}s and was killed",
+                d.as_secs_f64()
+            ),
+            Failure::Canceled => "the job was deleted; its conversion was killed".into(),
+            Failure::Crashed(m) | Failure::NoOutput(m) | Failure::Invalid(m) | Failure::Io(m) => {
+                m.clone()
+            }
+        }
+    }
+}
+
+/// The settings every fresh profile starts with: no macro ever runs (documents are untrusted).
+const NO_MACROS: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<oor:items xmlns:oor="http://openoffice.org/2001/registry" xmlns:xs="http://www.w3.org/2001/XMLSchema" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">
+<item oor:path="/org.openoffice.Office.Common/Security/Scripting"><prop oor:name="MacroSecurityLevel" oor:op="fuse"><value>3</value></prop></item>
+<item oor:path="/org.openoffice.Office.Common/Security/Scripting"><prop oor:name="DisableMacrosExecution" oor:op="fuse"><value>true</value></prop></item>
+</oor:items>
+"#;
+
+/// A bounded pool of workers, each with its own LibreOffice user profile: two conversions never
+/// share a profile, so neither waits on the other's profile lock.
+#[derive(Debug)]
+pub struct Pool {
+    permits: Semaphore,
+    free: Mutex<Vec<usize>>,
+    profiles: PathBuf,
+}
+
+/// A worker slot, held for one conversion.
+pub struct Worker<'a> {
+    pool: &'a Pool,
+    slot: Option<usize>,
+    _permit: SemaphorePermit<'a>,
+}
+
+impl Worker<'_> {
+    /// The worker's profile directory.
+    pub fn profile(&self) -> PathBuf {
+        self.pool
+            .profiles
+            .join(format!("worker-{}", self.slot.unwrap_or_default()))
+    }
+
+    /// Throws the profile away (after a crash or a kill it may be locked or damaged); the next
+    /// conversion on this worker starts a fresh one.
+    pub async fn reset(&self) {
+        let _ = tokio::fs::remove_dir_all(self.profile()).await;
+    }
+}
+
+impl Drop for Worker<'_> {
+    fn drop(&mut self) {
+        if let Some(slot) = self.slot.take() {
+            self.pool
+                .free
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(slot);
+        }
+    }
+}
+
+impl Pool {
+    /// `workers` workers with profiles under `profiles`.
+    pub fn new(workers: usize, profiles: PathBuf) -> Self {
+        let workers = workers.max(1);
+        Pool {
+            permits: Semaphore::new(workers),
+            free: Mutex::new((0..workers).rev().collect()),
+            profiles,
+        }
+    }
+
+    /// Waits for a free worker.
+    pub async fn acquire(&self) -> Worker<'_> {
+        let permit = self
+            .permits
+            .acquire()
+            .await
+            .expect("the pool's semaphore is never closed");
+        let slot = self.free.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        Worker {
+            pool: self,
+            slot,
+            _permit: permit,
+        }
+    }
+}
+
+async fn prepare_profile(profile: &Path) -> std::io::Result<()> {
+    let user = profile.join("user");
+    let settings = user.join("registrymodifications.xcu");
+    if tokio::fs::try_exists(&settings).await.unwrap_or(false) {
+        return Ok(());
+    }
+    tokio::fs::create_dir_all(&user).await?;
+    tokio::fs::write(settings, NO_MACROS).await
+}
+
+/// Converts `input` into `outdir` with `soffice`, on `worker`'s profile, within `deadline`.
+pub async fn convert(
+    soffice: &Path,
+    worker: &Worker<'_>,
+    input: &Path,
+    convert_to: &str,
+    outdir: &Path,
+    deadline: Duration,
+    cancel: &mut watch::Receiver<bool>,
+) -> Result<(), Failure> {
+    let profile = worker.profile();
+    prepare_profile(&profile)
+        .await
+        .map_err(|e| Failure::Io(format!("cannot prepare the LibreOffice profile: {e}")))?;
+    let profile_url = url::Url::from_directory_path(&profile)
+        .map_err(|_| Failure::Io("the profile path is not absolute".into()))?;
+    let mut command = tokio::process::Command::new(soffice);
+    command
+        .args([
+            "--headless",
+            "--invisible",
+            "--nologo",
+            "--nodefault",
+            "--nolockcheck",
+            "--norestore",
+            "--nofirststartwizard",
+        ])
+        .arg(format!("-env:UserInstallation={profile_url}"))
+        .arg("--convert-to")
+        .arg(convert_to)
+        .arg("--outdir")
+        .arg(outdir)
+        .arg(input)
+        // LibreOffice writes beside HOME too: keep that inside the worker's profile.
+        .env("HOME", &profile)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    #[cfg(unix)]
+    command.process_group(0);
+    let child = command
+        .spawn()
+        .map_err(|e| Failure::Io(format!("cannot start {}: {e}", soffice.display())))?;
+    let pid = child.id();
+    let outcome = tokio::select! {
+        output = child.wait_with_output() => output.map_err(|e| Failure::Io(format!("soffice failed: {e}"))),
+        _ = tokio::time::sleep(deadline) => Err(Failure::Deadline(deadline)),
+        _ = cancelled(cancel) => Err(Failure::Canceled),
+    };
+    match outcome {
+        Ok(output) if output.status.success() => Ok(()),
+        Ok(output) => {
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            let last = stderr
+                .lines()
+                .rev()
+                .find(|l| !l.trim().is_empty())
+                .unwrap_or("");
+            Err(Failure::Crashed(format!(
+                "LibreOffice ended with {} {}",
+                output.status,
+                multiconvert_core::redact::truncate(last, 300)
+            )))
+        }
+        Err(failure) => {
+            // Not only soffice: the soffice.bin it started, and anything that started.
+            if let Some(pid) = pid {
+                kill_tree(pid);
+            }
+            Err(failure)
+        }
+    }
+}
+
+async fn cancelled(cancel: &mut watch::Receiver<bool>) {
+    if cancel.wait_for(|c| *c).await.is_err() {
+        // Nobody can cancel any more: never resolves.
+        std::future::pending::<()>().await;
+    }
+}
+
+/// Kills the process group `pid` leads.
+fn kill_tree(pid: u32) {
+    #[cfg(unix)]
+    {
+        let Ok(pgid) = i32::try_from(pid) else {
+            return;
+        };
+        // SAFETY: kill(2) with a negative pid signals that process group and touches no memory.
+        unsafe {
+            libc::kill(-pgid, libc::SIGKILL);
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = pid;
+}

@@ -1,0 +1,394 @@
+//! The provider: documents converted by headless LibreOffice, jobs on disk like the local
+//! provider's.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use multiconvert_core::{
+    ByteStream, Capabilities, ConversionProvider, ErrorKind, Job, JobHandle, JobMessage,
+    JobRequest, JobStatus, Operation, Output, PollPolicy, ProviderInfo, Result, WebhookEvent,
+    WebhookRequest,
+};
+use multiconvert_local::store::StoredJob;
+use multiconvert_local::DiskJobs;
+use tokio::sync::watch;
+
+use crate::catalog::{content_type, convert_to, magic, Modules};
+use crate::config::{find_soffice, Config};
+use crate::process::{convert, Failure, Pool};
+use crate::NAME;
+
+/// Largest input taken (documents are read by LibreOffice from a private copy).
+const MAX_INPUT: u64 = 256 << 20;
+
+/// Office documents to PDF and between office formats, on headless LibreOffice.
+///
+/// One worker per core by default, each with its own LibreOffice profile (no profile-lock
+/// contention, no macro ever runs); each conversion has a deadline after which its whole process
+/// tree is killed, and a crash or a hang fails that job alone. Jobs live on disk, so `status`
+/// and `delete` work from another process; deleting a running job kills its conversion.
+///
+/// ```no_run
+/// use multiconvert_core::{Conversion, ConversionProvider, Input, JobRequest, ProviderExt};
+/// use multiconvert_office::{Config, Office};
+/// # async fn run() -> multiconvert_core::Result<()> {
+/// let office = Office::new(Config::from_env()?)?; // a Config error when LibreOffice is missing
+/// let request = JobRequest::new(Input::path("report.docx"), Conversion::to("pdf"));
+/// let job = office.convert(&request, &office.info().poll_policy).await?;
+/// # let _ = job; Ok(()) }
+/// ```
+pub struct Office {
+    info: ProviderInfo,
+    jobs: DiskJobs,
+    soffice: PathBuf,
+    deadline: std::time::Duration,
+    pool: Arc<Pool>,
+    running: Arc<Mutex<HashMap<String, watch::Sender<bool>>>>,
+    version: tokio::sync::OnceCell<Option<String>>,
+}
+
+impl std::fmt::Debug for Office {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Office")
+            .field("name", &self.info.name)
+            .field("soffice", &self.soffice)
+            .field("deadline", &self.deadline)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One conversion of a job.
+struct Task {
+    input: PathBuf,
+    source: String,
+    target: String,
+    stem: String,
+}
+
+impl Office {
+    /// A provider on the LibreOffice `config` names or finds; a
+    /// [`Config`](ErrorKind::Config) error saying how to install it when there is none.
+    pub fn new(config: Config) -> Result<Self> {
+        let soffice = find_soffice(config.soffice.as_deref())?;
+        let name = match &config.name {
+            Some(n) => multiconvert_core::config::instance_name(NAME, n)?,
+            None => NAME.to_owned(),
+        };
+        let jobs = DiskJobs::new(name.clone(), config.root.join("jobs"))?;
+        let capabilities = Capabilities::new()
+            .with_upload(true)
+            .with_base64(true)
+            .with_multiple_inputs(true)
+            .with_multiple_conversions(true)
+            .with_delete(true)
+            .with_formats(Modules::detect(&soffice).table());
+        // A document takes a second or more: poll at a walk.
+        let poll = PollPolicy::default()
+            .with_initial_interval(std::time::Duration::from_millis(200))
+            .with_min_interval(std::time::Duration::from_millis(100))
+            .with_max_interval(std::time::Duration::from_secs(1))
+            .with_factor(1.5)
+            .with_deadline(config.deadline * 4);
+        Ok(Office {
+            info: ProviderInfo::new(name, capabilities, poll),
+            jobs,
+            pool: Arc::new(Pool::new(config.concurrency, config.root.join("profiles"))),
+            soffice,
+            deadline: config.deadline,
+            running: Arc::new(Mutex::new(HashMap::new())),
+            version: tokio::sync::OnceCell::new(),
+        })
+    }
+
+    /// The provider configured from the environment (see [`Config::from_env`]).
+    pub fn from_env() -> Result<Self> {
+        Office::new(Config::from_env()?)
+    }
+
+    /// The soffice binary in use.
+    pub fn soffice(&self) -> &Path {
+        &self.soffice
+    }
+
+    /// LibreOffice's version (`LibreOffice 7.4.7.2 …`), asked once; `None` when it does not say
+    /// within 30 s.
+    pub async fn version(&self) -> Option<String> {
+        self.version
+            .get_or_init(|| async {
+                let mut command = tokio::process::Command::new(&self.soffice);
+                command
+                    .arg("--version")
+                    .stdin(std::process::Stdio::null())
+                    .kill_on_drop(true);
+                let output =
+                    tokio::time::timeout(std::time::Duration::from_secs(30), command.output())
+                        .await
+                        .ok()?
+                        .ok()?;
+                String::from_utf8_lossy(&output.stdout)
+                    .lines()
+                    .map(str::trim)
+                    .find(|l| !l.is_empty())
+                    .map(str::to_owned)
+            })
+            .await
+            .clone()
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// What running a job needs, shared by every job of a provider.
+#[derive(Clone)]
+struct Runner {
+    jobs: DiskJobs,
+    pool: Arc<Pool>,
+    soffice: PathBuf,
+    deadline: std::time::Duration,
+}
+
+/// Runs a job's conversions, one worker each, and records the outcome.
+async fn run(
+    runner: Runner,
+    id: String,
+    dir: PathBuf,
+    tasks: Vec<Task>,
+    mut cancel: watch::Receiver<bool>,
+) {
+    let Runner {
+        jobs,
+        pool,
+        soffice,
+        deadline,
+    } = runner;
+    let mut job = StoredJob::new(JobStatus::Processing);
+    if jobs.record(&id, &job).is_err() {
+        return;
+    }
+    let mut names = std::collections::BTreeSet::new();
+    for (n, task) in tasks.into_iter().enumerate() {
+        let outdir = dir.join(".work").join(format!("out-{n}"));
+        if let Err(e) = tokio::fs::create_dir_all(&outdir).await {
+            job.fail(
+                JobMessage::error(format!("cannot create a work directory: {e}")).with_code("io"),
+            );
+            continue;
+        }
+        let worker = pool.acquire().await;
+        let converted = convert(
+            &soffice,
+            &worker,
+            &task.input,
+            &convert_to(&task.source, &task.target),
+            &outdir,
+            deadline,
+            &mut cancel,
+        )
+        .await;
+        let verified = match converted {
+            Ok(()) => verify(&outdir, &task).await,
+            Err(failure) => Err(failure),
+        };
+        match verified {
+            Ok(produced) => {
+                let mut filename = format!("{}.{}", task.stem, task.target);
+                let mut k = 2;
+                while !names.insert(filename.clone()) {
+                    filename = format!("{}-{k}.{}", task.stem, task.target);
+                    k += 1;
+                }
+                match tokio::fs::rename(&produced, dir.join(&filename)).await {
+                    Ok(()) => {
+                        let size = tokio::fs::metadata(dir.join(&filename))
+                            .await
+                            .map_or(0, |m| m.len());
+                        job.add_output(filename, size, content_type(&task.target).to_owned());
+                    }
+                    Err(e) => job.fail(
+                        JobMessage::error(format!("cannot keep the output: {e}")).with_code("io"),
+                    ),
+                }
+            }
+            Err(failure) => {
+                tracing::warn!(provider = NAME, job = %id, code = failure.code(), "conversion failed");
+                // A crashed or killed soffice may leave its profile locked or damaged.
+                if !matches!(failure, Failure::Invalid(_) | Failure::NoOutput(_)) {
+                    worker.reset().await;
+                }
+                job.fail(
+                    JobMessage::error(failure.message())
+                        .with_code(failure.code())
+                        .with_source("conversion", Some(task.stem.clone())),
+                );
+                if failure == Failure::Canceled {
+                    break;
+                }
+            }
+        }
+        drop(worker);
+    }
+    let _ = tokio::fs::remove_dir_all(dir.join(".work")).await;
+    job.finish();
+    if let Err(e) = jobs.record(&id, &job) {
+        tracing::debug!(job = %id, error = %e, "the office job was deleted while it ran");
+    }
+}
+
+/// The file soffice wrote for `task`: there, non-empty, and of the target's format.
+async fn verify(outdir: &Path, task: &Task) -> Result<PathBuf, Failure> {
+    let expected = outdir.join(format!("input.{}", task.target));
+    let bytes = match tokio::fs::read(&expected).await {
+        Ok(b) => b,
+        Err(_) => {
+            return Err(Failure::NoOutput(format!(
+                "LibreOffice wrote no {} file (it may not convert this {} file)",
+                task.target, task.source
+            )))
+        }
+    };
+    if bytes.is_empty() {
+        return Err(Failure::Invalid("LibreOffice wrote an empty file".into()));
+    }
+    if let Some(magic) = magic(&task.target) {
+        if !bytes.starts_with(magic) {
+            return Err(Failure::Invalid(format!(
+                "the file LibreOffice wrote is not a {} file",
+                task.target
+            )));
+        }
+    }
+    Ok(expected)
+}
+
+#[async_trait]
+impl ConversionProvider for Office {
+    fn info(&self) -> &ProviderInfo {
+        &self.info
+    }
+
+    async fn submit(&self, request: &JobRequest) -> Result<JobHandle> {
+        let op = Operation::Submit;
+        if request.inputs.is_empty() || request.conversions.is_empty() {
+            return Err(self.jobs.error(
+                ErrorKind::InvalidInput,
+                op,
+                "a job needs at least one input and one conversion",
+            ));
+        }
+        if request.callback.is_some() {
+            return Err(self.jobs.error(
+                ErrorKind::Unsupported,
+                op,
+                "the office provider makes no callbacks",
+            ));
+        }
+        let mut planned = Vec::new();
+        for (i, input) in request.inputs.iter().enumerate() {
+            let name = input
+                .effective_filename()
+                .unwrap_or_else(|| format!("document-{}", i + 1));
+            let stem = multiconvert_core::safe_filename(
+                name.rsplit_once('.').map_or(name.as_str(), |(s, _)| s),
+            );
+            for conversion in &request.conversions {
+                let source = conversion
+                    .source_format
+                    .clone()
+                    .or_else(|| input.extension())
+                    .ok_or_else(|| {
+                        self.jobs.error(
+                            ErrorKind::InvalidInput,
+                            op,
+                            format!("{name}: the source format is unknown"),
+                        )
+                    })?;
+                let target = conversion.target.to_ascii_lowercase();
+                if self.info.capabilities.supports(&source, &target) != Some(true) {
+                    return Err(self.jobs.error(
+                        ErrorKind::Unsupported,
+                        op,
+                        format!("the office provider does not convert {source} to {target}"),
+                    ));
+                }
+                if !conversion.options.is_empty() {
+                    return Err(self.jobs.error(
+                        ErrorKind::InvalidInput,
+                        op,
+                        "the office provider takes no conversion options",
+                    ));
+                }
+                planned.push((i, stem.clone(), source, target));
+            }
+        }
+        let (id, dir) = self.jobs.create().await?;
+        // Each input in a private directory under the job, named so LibreOffice can tell its type.
+        let mut inputs = HashMap::new();
+        for (i, input) in request.inputs.iter().enumerate() {
+            let bytes = self.jobs.read_input(input, MAX_INPUT).await?;
+            let folder = dir.join(".work").join(format!("in-{i}"));
+            tokio::fs::create_dir_all(&folder)
+                .await
+                .map_err(|e| self.jobs.io(op, "cannot create a work directory", e))?;
+            inputs.insert(i, (folder, bytes));
+        }
+        let mut tasks = Vec::new();
+        for (i, stem, source, target) in planned {
+            let (folder, bytes) = &inputs[&i];
+            let path = folder.join(format!("input.{source}"));
+            if !tokio::fs::try_exists(&path).await.unwrap_or(false) {
+                tokio::fs::write(&path, bytes)
+                    .await
+                    .map_err(|e| self.jobs.io(op, "cannot write the input", e))?;
+            }
+            tasks.push(Task {
+                input: path,
+                source,
+                target,
+                stem,
+            });
+        }
+        let (cancel_tx, cancel_rx) = watch::channel(false);
+        lock(&self.running).insert(id.clone(), cancel_tx);
+        let running = self.running.clone();
+        let runner = Runner {
+            jobs: self.jobs.clone(),
+            pool: self.pool.clone(),
+            soffice: self.soffice.clone(),
+            deadline: self.deadline,
+        };
+        let job_id = id.clone();
+        tokio::spawn(async move {
+            run(runner, job_id.clone(), dir, tasks, cancel_rx).await;
+            lock(&running).remove(&job_id);
+        });
+        Ok(JobHandle::new(self.info.name.clone(), id))
+    }
+
+    async fn poll(&self, handle: &JobHandle) -> Result<Job> {
+        self.jobs.poll(handle).await
+    }
+
+    fn webhook(&self, _: &WebhookRequest) -> Result<WebhookEvent> {
+        Err(self.jobs.error(
+            ErrorKind::WebhookRejected,
+            Operation::Webhook,
+            "the office provider makes no callbacks",
+        ))
+    }
+
+    /// Deletes the job; a conversion still running is killed first.
+    async fn delete(&self, handle: &JobHandle) -> Result<()> {
+        if let Some(cancel) = lock(&self.running).remove(&handle.id) {
+            let _ = cancel.send(true);
+        }
+        self.jobs.delete(handle).await
+    }
+
+    async fn download(&self, output: &Output) -> Result<ByteStream> {
+        self.jobs.download(output).await
+    }
+}

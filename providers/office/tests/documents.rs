@@ -1,0 +1,148 @@
+//! Real documents through real LibreOffice, checked by content: the PDF's pages and text.
+//!
+//! Without LibreOffice these tests say so and pass, so `cargo test` works on a fresh machine;
+//! `.ci/run` installs it and sets `MULTICONVERT_REQUIRE_SOFFICE=1`, which makes a missing
+//! LibreOffice a failure.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use multiconvert_core::{
+    Conversion, ConversionProvider, Input, JobRequest, JobStatus, ProviderExt, SaveOptions,
+};
+use multiconvert_office::{Config, Office};
+
+fn samples() -> PathBuf {
+    PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../fixtures/samples/office"
+    ))
+}
+
+/// The provider on the machine's LibreOffice, or `None` (with a message) where there is none.
+fn office(root: &std::path::Path, workers: usize) -> Option<Office> {
+    match Office::new(
+        Config::from_env()
+            .unwrap()
+            .root(root)
+            .concurrency(workers)
+            .deadline(Duration::from_secs(120)),
+    ) {
+        Ok(office) => Some(office),
+        Err(e) if std::env::var_os("MULTICONVERT_REQUIRE_SOFFICE").is_some() => {
+            panic!("MULTICONVERT_REQUIRE_SOFFICE is set but: {e}")
+        }
+        Err(e) => {
+            eprintln!("skipped: {e}");
+            None
+        }
+    }
+}
+
+/// The text of every page of a PDF, and its page count.
+fn pdf_text(bytes: &[u8]) -> (usize, String) {
+    let doc = lopdf::Document::load_mem(bytes).expect("a readable PDF");
+    let pages: Vec<u32> = doc.get_pages().keys().copied().collect();
+    let text = doc.extract_text(&pages).unwrap_or_default();
+    (pages.len(), text)
+}
+
+async fn to_pdf(office: &Office, name: &str) -> Vec<u8> {
+    let request = JobRequest::new(Input::path(samples().join(name)), Conversion::to("pdf"));
+    let job = office
+        .convert(&request, &office.info().poll_policy)
+        .await
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
+    assert_eq!(job.status, JobStatus::Completed);
+    let out = tempfile::tempdir().unwrap();
+    let saved = office
+        .save_all(&job, out.path(), &SaveOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(saved.len(), 1);
+    std::fs::read(&saved[0].path).unwrap()
+}
+
+#[tokio::test]
+async fn office_documents_become_pdfs_with_their_words() {
+    let root = tempfile::tempdir().unwrap();
+    let Some(office) = office(root.path(), 2) else {
+        return;
+    };
+    let cases = [
+        ("report.docx", "Quarterly report"),
+        ("report.odt", "Revenue grew"),
+        ("table.xlsx", "North"),
+        ("slides.pptx", "Multiconvert slides"),
+        ("page.html", "becomes a PDF"),
+    ];
+    for (name, words) in cases {
+        let pdf = to_pdf(&office, name).await;
+        let (pages, text) = pdf_text(&pdf);
+        assert!(pages >= 1, "{name}: no pages");
+        let flat: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+        assert!(flat.contains(words), "{name}: {words:?} not in {flat:?}");
+    }
+    assert!(office.version().await.unwrap().starts_with("LibreOffice"));
+}
+
+#[tokio::test]
+async fn between_office_formats() {
+    let root = tempfile::tempdir().unwrap();
+    let Some(office) = office(root.path(), 2) else {
+        return;
+    };
+    let request = JobRequest::new(
+        Input::path(samples().join("report.docx")),
+        Conversion::to("odt"),
+    )
+    .conversion(Conversion::to("txt"));
+    let job = office
+        .convert(&request, &office.info().poll_policy)
+        .await
+        .unwrap();
+    let names: Vec<_> = job
+        .outputs
+        .iter()
+        .map(|o| o.filename.clone().unwrap())
+        .collect();
+    assert_eq!(names, ["report.odt", "report.txt"]);
+    let mut text = Vec::new();
+    let stream = office.download(&job.outputs[1]).await.unwrap();
+    use futures_util::TryStreamExt;
+    let chunks: Vec<_> = stream.stream.try_collect().await.unwrap();
+    for c in chunks {
+        text.extend_from_slice(&c);
+    }
+    assert!(String::from_utf8_lossy(&text).contains("Quarterly report"));
+}
+
+/// Ten conversions at once on four workers: no profile-lock failure, every one completes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_conversions_in_parallel_all_complete() {
+    let root = tempfile::tempdir().unwrap();
+    let Some(office) = office(root.path(), 4) else {
+        return;
+    };
+    let office = std::sync::Arc::new(office);
+    let names = [
+        "report.docx",
+        "table.xlsx",
+        "slides.pptx",
+        "page.html",
+        "report.odt",
+    ];
+    let mut handles = Vec::new();
+    for i in 0..10 {
+        let request = JobRequest::new(
+            Input::path(samples().join(names[i % names.len()])),
+            Conversion::to("pdf"),
+        );
+        handles.push(office.submit(&request).await.unwrap());
+    }
+    let policy = office.info().poll_policy;
+    for handle in &handles {
+        let job = office.wait(handle, &policy).await.unwrap();
+        assert_eq!(job.status, JobStatus::Completed, "{:?}", job.messages);
+    }
+}

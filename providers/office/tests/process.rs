@@ -1,0 +1,210 @@
+//! Process handling against a fake soffice (a shell script that hangs, crashes, writes garbage
+//! or nothing, depending on the document it is given): no LibreOffice needed.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use multiconvert_core::{
+    Conversion, ConversionProvider, ErrorKind, Input, JobRequest, JobStatus, ProviderExt,
+};
+use multiconvert_office::{Config, Office};
+
+/// Behaves by the input's first word: `HANG <seconds>` sleeps that long (each test its own
+/// duration, so it can look for its own sleep among the processes), CRASH dies of SIGSEGV, GARBAGE writes a non-PDF, NOTHING writes nothing; anything else
+/// gets a small PDF. `--version` prints a version.
+const FAKE: &str = r#"#!/bin/sh
+if [ "$1" = "--version" ]; then echo "LibreOffice 0.0.0 fake"; exit 0; fi
+outdir=""; input=""; convert_to=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --outdir) outdir="$2"; shift ;;
+    --convert-to) convert_to="$2"; shift ;;
+    -*) ;;
+    *) input="$1" ;;
+  esac
+  shift
+done
+target="${convert_to%%:*}"
+out="$outdir/input.$target"
+case "$(head -c 16 "$input")" in
+  HANG*) sleep "$(head -c 16 "$input" | cut -d' ' -f2)"; printf '%%PDF-1.4 late\n' > "$out" ;;
+  CRASH*) kill -SEGV $$ ;;
+  GARBAGE*) printf 'not a pdf' > "$out" ;;
+  NOTHING*) ;;
+  *) printf '%%PDF-1.4 fake\n' > "$out" ;;
+esac
+"#;
+
+struct Fake {
+    dir: tempfile::TempDir,
+}
+
+impl Fake {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let script = dir.path().join("soffice");
+        std::fs::write(&script, FAKE).unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        Fake { dir }
+    }
+    fn office(&self, workers: usize, deadline: Duration) -> Office {
+        Office::new(
+            Config::new()
+                .soffice(self.dir.path().join("soffice"))
+                .root(self.dir.path().join("state"))
+                .concurrency(workers)
+                .deadline(deadline),
+        )
+        .unwrap()
+    }
+}
+
+fn document(content: &str) -> JobRequest {
+    JobRequest::new(
+        Input::bytes(content.as_bytes().to_vec(), "report.docx"),
+        Conversion::to("pdf"),
+    )
+}
+
+/// Processes whose command line holds `marker` (a hang's duration).
+fn marked_sleeps(marker: &str) -> usize {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return 0;
+    };
+    entries
+        .filter_map(|e| std::fs::read(e.ok()?.path().join("cmdline")).ok())
+        .filter(|cmd| cmd.windows(marker.len()).any(|w| w == marker.as_bytes()))
+        .count()
+}
+
+async fn failure_code(office: &Office, request: &JobRequest) -> String {
+    let e = office
+        .convert(request, &office.info().poll_policy)
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::ConversionFailed, "{e}");
+    e.provider_code().unwrap_or_default().to_owned()
+}
+
+#[tokio::test]
+async fn a_hung_conversion_is_killed_at_its_deadline_with_its_process_tree() {
+    let fake = Fake::new();
+    let office = fake.office(1, Duration::from_millis(800));
+    let started = Instant::now();
+    assert_eq!(
+        failure_code(&office, &document("HANG 37.11")).await,
+        "deadline"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        marked_sleeps("37.11"),
+        0,
+        "the hung process tree outlived its deadline"
+    );
+}
+
+#[tokio::test]
+async fn crashes_garbage_and_missing_output_fail_their_job_with_a_code() {
+    let fake = Fake::new();
+    let office = fake.office(2, Duration::from_secs(20));
+    assert_eq!(failure_code(&office, &document("CRASH")).await, "crashed");
+    assert_eq!(
+        failure_code(&office, &document("GARBAGE")).await,
+        "invalid_output"
+    );
+    assert_eq!(
+        failure_code(&office, &document("NOTHING")).await,
+        "no_output"
+    );
+    let job = office
+        .convert(&document("fine"), &office.info().poll_policy)
+        .await
+        .unwrap();
+    assert_eq!(job.outputs[0].filename.as_deref(), Some("report.pdf"));
+}
+
+#[tokio::test]
+async fn a_hang_never_wedges_the_pool() {
+    let fake = Fake::new();
+    let office = fake.office(1, Duration::from_millis(800));
+    let hung = office.submit(&document("HANG 37.22")).await.unwrap();
+    let fine = office.submit(&document("fine")).await.unwrap();
+    let policy = office.info().poll_policy;
+    let done = office.wait(&fine, &policy).await.unwrap();
+    assert_eq!(done.status, JobStatus::Completed);
+    assert_eq!(
+        office.wait(&hung, &policy).await.unwrap().status,
+        JobStatus::Failed
+    );
+}
+
+#[tokio::test]
+async fn deleting_a_running_job_kills_its_conversion() {
+    let fake = Fake::new();
+    let office = fake.office(1, Duration::from_secs(60));
+    let handle = office.submit(&document("HANG 37.33")).await.unwrap();
+    for _ in 0..100 {
+        if marked_sleeps("37.33") > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    office.delete(&handle).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(marked_sleeps("37.33"), 0, "the conversion outlived its job");
+    assert_eq!(
+        office.poll(&handle).await.unwrap_err().kind(),
+        ErrorKind::NotFound
+    );
+}
+
+#[tokio::test]
+async fn refusals_are_typed_and_early() {
+    let fake = Fake::new();
+    let office = fake.office(1, Duration::from_secs(5));
+    let png = JobRequest::new(
+        Input::bytes(vec![1, 2, 3], "photo.png"),
+        Conversion::to("pdf"),
+    );
+    assert_eq!(
+        office.submit(&png).await.unwrap_err().kind(),
+        ErrorKind::Unsupported
+    );
+    let options = JobRequest::new(
+        Input::bytes(b"x".to_vec(), "a.docx"),
+        Conversion::to("pdf").option("quality", 3),
+    );
+    assert_eq!(
+        office.submit(&options).await.unwrap_err().kind(),
+        ErrorKind::InvalidInput
+    );
+    let remote = JobRequest::new(
+        Input::remote("https://example.com/a.docx".parse().unwrap()),
+        Conversion::to("pdf"),
+    );
+    assert_eq!(
+        office.submit(&remote).await.unwrap_err().kind(),
+        ErrorKind::Unsupported
+    );
+    assert_eq!(
+        office.version().await.as_deref(),
+        Some("LibreOffice 0.0.0 fake")
+    );
+}
+
+#[test]
+fn a_missing_libreoffice_says_how_to_install_it() {
+    let e = Office::new(Config::new().soffice(PathBuf::from("/nonexistent/soffice"))).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Config);
+    assert!(e.message().contains("apt-get install"), "{e}");
+    assert!(e.message().contains("MULTICONVERT_SOFFICE"), "{e}");
+}
