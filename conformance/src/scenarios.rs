@@ -2,7 +2,7 @@
 //! cassette and returns the normalised outcome for a snapshot, or a readable failure.
 
 use std::future::Future;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
@@ -157,19 +157,42 @@ fn remote_request() -> JobRequest {
     standard_request(Input::remote(REMOTE_URL.parse().expect("valid URL")))
 }
 
-/// The request for scenarios that only need *some* job: the cassette's `params.input_file`
-/// (relative to the fixtures) when it names one, else remote when the provider can, else the
-/// sample PNG.
+/// The cassette's own input and conversion, for providers of other formats than the standard
+/// PNG → JPEG: `params.input_file` (relative to the fixtures) converted to `params.target`
+/// (default `jpg`) from the file's extension.
+fn cassette_request(
+    cx: &Context,
+    input: impl FnOnce(PathBuf, String) -> Result<Input, String>,
+) -> Option<Result<JobRequest, String>> {
+    let file = cx.cassette.params.get("input_file")?;
+    let path = cx.fixtures.join(file);
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let Some(target) = cx.cassette.params.get("target") else {
+        return Some(input(path, name).map(standard_request));
+    };
+    let from = name.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase());
+    Some(input(path, name).map(|input| {
+        let mut conversion = Conversion::to(target.as_str());
+        if let Some(from) = from {
+            conversion = conversion.from(from);
+        }
+        JobRequest::new(input, conversion)
+    }))
+}
+
+/// The request for scenarios that only need *some* job: the cassette's own input (see
+/// [`cassette_request`]) when it names one, else remote when the provider can, else the sample
+/// PNG.
 fn some_request(cx: &Context) -> Result<JobRequest, String> {
-    if let Some(file) = cx.cassette.params.get("input_file") {
-        let path = cx.fixtures.join(file);
-        let name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
+    if let Some(request) = cassette_request(cx, |path, name| {
         let bytes =
             std::fs::read(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-        return Ok(standard_request(Input::bytes(bytes, name)));
+        Ok(Input::bytes(bytes, name))
+    }) {
+        return request;
     }
     Ok(if cx.provider.info().capabilities.remote_input() {
         remote_request()
@@ -280,6 +303,15 @@ async fn remote_input_completes(cx: &Context) -> Result<Value, String> {
 }
 
 async fn upload_input_completes(cx: &Context) -> Result<Value, String> {
+    // A file on disk, uploaded from there: the cassette's own input, else the sample PNG.
+    let local = |path: PathBuf, name: String| {
+        let copy = cx.workdir.path().join(name);
+        std::fs::copy(&path, &copy).map_err(|e| format!("cannot copy {}: {e}", path.display()))?;
+        Ok(Input::path(copy))
+    };
+    if let Some(request) = cassette_request(cx, local) {
+        return completes(cx, request?).await;
+    }
     let path = cx.workdir.path().join("sample.png");
     std::fs::write(&path, SAMPLE_PNG).map_err(|e| e.to_string())?;
     completes(cx, standard_request(Input::path(path))).await

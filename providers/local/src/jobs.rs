@@ -113,7 +113,19 @@ impl DiskJobs {
     pub async fn delete(&self, handle: &JobHandle) -> Result<()> {
         let op = Operation::Delete;
         let dir = self.dir(&handle.id, op)?;
-        match tokio::fs::remove_dir_all(&dir).await {
+        let mut outcome = tokio::fs::remove_dir_all(&dir).await;
+        // A job still running in another process may write a file while the directory goes:
+        // try again a few times.
+        for _ in 0..5 {
+            match &outcome {
+                Err(e) if e.kind() == std::io::ErrorKind::DirectoryNotEmpty => {
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    outcome = tokio::fs::remove_dir_all(&dir).await;
+                }
+                _ => break,
+            }
+        }
+        match outcome {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(self
                 .error(ErrorKind::NotFound, op, "no such job")

@@ -201,10 +201,17 @@ pub async fn convert(
                 .rev()
                 .find(|l| !l.trim().is_empty())
                 .unwrap_or("");
+            let said = if last.trim().is_empty() {
+                String::new()
+            } else {
+                format!(
+                    ": {}",
+                    multiconvert_core::redact::truncate(last.trim(), 300)
+                )
+            };
             Err(Failure::Crashed(format!(
-                "LibreOffice ended with {} {}",
-                output.status,
-                multiconvert_core::redact::truncate(last, 300)
+                "LibreOffice ended with {}{said}",
+                output.status
             )))
         }
         Err(failure) => {

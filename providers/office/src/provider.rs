@@ -45,7 +45,7 @@ pub struct Office {
     soffice: PathBuf,
     deadline: std::time::Duration,
     pool: Arc<Pool>,
-    running: Arc<Mutex<HashMap<String, watch::Sender<bool>>>>,
+    running: Arc<Mutex<HashMap<String, Running>>>,
     version: tokio::sync::OnceCell<Option<String>>,
 }
 
@@ -57,6 +57,12 @@ impl std::fmt::Debug for Office {
             .field("deadline", &self.deadline)
             .finish_non_exhaustive()
     }
+}
+
+/// A job whose conversions are under way: how to cancel it, and its task.
+struct Running {
+    cancel: watch::Sender<bool>,
+    task: Option<tokio::task::JoinHandle<()>>,
 }
 
 /// One conversion of a job.
@@ -352,7 +358,13 @@ impl ConversionProvider for Office {
             });
         }
         let (cancel_tx, cancel_rx) = watch::channel(false);
-        lock(&self.running).insert(id.clone(), cancel_tx);
+        lock(&self.running).insert(
+            id.clone(),
+            Running {
+                cancel: cancel_tx,
+                task: None,
+            },
+        );
         let running = self.running.clone();
         let runner = Runner {
             jobs: self.jobs.clone(),
@@ -361,10 +373,13 @@ impl ConversionProvider for Office {
             deadline: self.deadline,
         };
         let job_id = id.clone();
-        tokio::spawn(async move {
+        let task = tokio::spawn(async move {
             run(runner, job_id.clone(), dir, tasks, cancel_rx).await;
             lock(&running).remove(&job_id);
         });
+        if let Some(entry) = lock(&self.running).get_mut(&id) {
+            entry.task = Some(task);
+        }
         Ok(JobHandle::new(self.info.name.clone(), id))
     }
 
@@ -380,10 +395,16 @@ impl ConversionProvider for Office {
         ))
     }
 
-    /// Deletes the job; a conversion still running is killed first.
+    /// Deletes the job; a conversion still running is killed first, and its task has ended
+    /// (it writes into the job's directory) before the directory goes.
     async fn delete(&self, handle: &JobHandle) -> Result<()> {
-        if let Some(cancel) = lock(&self.running).remove(&handle.id) {
-            let _ = cancel.send(true);
+        let running = lock(&self.running).remove(&handle.id);
+        if let Some(running) = running {
+            let _ = running.cancel.send(true);
+            if let Some(task) = running.task {
+                // Killing the process tree ends the task at once; never wait without bound.
+                let _ = tokio::time::timeout(std::time::Duration::from_secs(10), task).await;
+            }
         }
         self.jobs.delete(handle).await
     }
