@@ -1,0 +1,482 @@
+//! # multiconvert-store
+//!
+//! The state many instances of an application share, on a real database: SQLite (embedded, a
+//! file) or PostgreSQL (one cluster for many instances), chosen by URL, with migrations shipped
+//! and applied on open.
+//!
+//! - **A job journal**: a submission is recorded *before* it is sent, under the key that makes it
+//!   idempotent (an `Idempotency-Key`, a client JobId), then its handle when the vendor answers,
+//!   every status, the outputs saved and the cost. A crash at any point is resumed by reconciling
+//!   what the journal holds with the vendor, never by a blind resubmit.
+//! - **Webhook deliveries** deduplicated by a unique key (provider instance, job id, status)
+//!   across instances.
+//! - **Failover cooldowns** shared across instances.
+//! - **Claiming work**: many workers take pending jobs without two taking the same one
+//!   (PostgreSQL `FOR UPDATE SKIP LOCKED`; SQLite's single writer serialises the same update).
+//!
+//! ```no_run
+//! use multiconvert_store::{Store, Submission};
+//! # async fn run() -> multiconvert_core::Result<()> {
+//! let store = Store::open("sqlite:state.db").await?; // or postgres://user@host/db
+//! let fresh = store
+//!     .record_submission(&Submission::new("key-1", "convertapi", "sha256:…", "in/a.docx"))
+//!     .await?;
+//! assert!(fresh);
+//! # Ok(()) }
+//! ```
+#![warn(missing_docs)]
+
+use std::str::FromStr;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use multiconvert_core::{Error, ErrorKind, JobHandle, JobStatus, Operation, Result};
+use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
+
+static SQLITE: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
+static POSTGRES: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
+
+/// Where a journaled job stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum State {
+    /// Recorded; the request may or may not have been sent.
+    Pending,
+    /// The vendor answered with a handle.
+    Submitted,
+    /// Ended completed.
+    Done,
+    /// Ended failed or canceled.
+    Failed,
+}
+
+impl State {
+    fn as_str(self) -> &'static str {
+        match self {
+            State::Pending => "pending",
+            State::Submitted => "submitted",
+            State::Done => "done",
+            State::Failed => "failed",
+        }
+    }
+    fn parse(text: &str) -> State {
+        match text {
+            "submitted" => State::Submitted,
+            "done" => State::Done,
+            "failed" => State::Failed,
+            _ => State::Pending,
+        }
+    }
+}
+
+/// A submission about to be sent.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Submission {
+    /// The key that makes it idempotent (`Idempotency-Key`, client JobId): unique.
+    pub key: String,
+    /// The provider instance it goes to.
+    pub provider: String,
+    /// A digest of the request, to tell a changed request from a resumed one.
+    pub digest: String,
+    /// What it converts (a file path, a URL), for the application.
+    pub source: String,
+}
+
+impl Submission {
+    /// A submission.
+    pub fn new(
+        key: impl Into<String>,
+        provider: impl Into<String>,
+        digest: impl Into<String>,
+        source: impl Into<String>,
+    ) -> Self {
+        Submission {
+            key: key.into(),
+            provider: provider.into(),
+            digest: digest.into(),
+            source: source.into(),
+        }
+    }
+}
+
+/// A journaled job.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct Entry {
+    /// Its submission.
+    pub submission: Submission,
+    /// Where it stands.
+    pub state: State,
+    /// Its handle, once the vendor answered.
+    pub handle: Option<JobHandle>,
+    /// Its last status.
+    pub status: Option<JobStatus>,
+    /// What the vendor said it cost.
+    pub cost: Option<u64>,
+}
+
+type Row = (
+    String,
+    String,
+    String,
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    Option<i64>,
+);
+
+/// The columns an [`Entry`] is read from, for `concat!` (SQL stays a compile-time constant).
+macro_rules! columns {
+    () => {
+        "job_key, provider, digest, source, state, handle, status, cost"
+    };
+}
+
+/// The claiming update, with the backend's row-locking clause.
+macro_rules! claim_sql {
+    ($lock:literal) => {
+        concat!(
+            "UPDATE jobs SET claimed_by = $1, claimed_at = $2 WHERE job_key IN ( ",
+            "SELECT job_key FROM jobs WHERE state = 'pending' ",
+            "AND (claimed_by IS NULL OR claimed_at < $3) ",
+            "ORDER BY created_at, job_key LIMIT $4 ",
+            $lock,
+            ") RETURNING ",
+            columns!()
+        )
+    };
+}
+
+fn entry(row: Row) -> Entry {
+    let (key, provider, digest, source, state, handle, status, cost) = row;
+    Entry {
+        submission: Submission {
+            key,
+            provider,
+            digest,
+            source,
+        },
+        state: State::parse(&state),
+        handle: handle.and_then(|h| serde_json::from_str(&h).ok()),
+        status: status.map(|s| JobStatus::parse(&s)),
+        cost: cost.and_then(|c| u64::try_from(c).ok()),
+    }
+}
+
+#[derive(Clone, Debug)]
+enum Backend {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// The shared state, on SQLite or PostgreSQL.
+#[derive(Clone, Debug)]
+pub struct Store {
+    backend: Backend,
+}
+
+fn failed(what: &str, e: impl std::error::Error + Send + Sync + 'static) -> Error {
+    Error::new(
+        ErrorKind::Io,
+        "store",
+        Operation::Other("store"),
+        format!("the store could not {what}"),
+    )
+    .with_source(e)
+}
+
+fn millis(at: SystemTime) -> i64 {
+    at.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+fn now() -> i64 {
+    millis(SystemTime::now())
+}
+
+/// Runs one statement on whichever backend, with the same SQL (`$1`… placeholders, which both
+/// take) and binds; evaluates to the rows affected.
+macro_rules! execute {
+    ($store:expr, $sql:expr $(, $arg:expr)* $(,)?) => {
+        match &$store.backend {
+            Backend::Sqlite(pool) => sqlx::query($sql)$(.bind($arg))*.execute(pool).await.map(|r| r.rows_affected()),
+            Backend::Postgres(pool) => sqlx::query($sql)$(.bind($arg))*.execute(pool).await.map(|r| r.rows_affected()),
+        }
+    };
+}
+
+/// Like [`execute!`], fetching rows of type `$row`.
+macro_rules! fetch {
+    ($store:expr, $row:ty, $sql:expr $(, $arg:expr)* $(,)?) => {
+        match &$store.backend {
+            Backend::Sqlite(pool) => sqlx::query_as::<_, $row>($sql)$(.bind($arg))*.fetch_all(pool).await,
+            Backend::Postgres(pool) => sqlx::query_as::<_, $row>($sql)$(.bind($arg))*.fetch_all(pool).await,
+        }
+    };
+}
+
+impl Store {
+    /// Opens the store at `url` and applies its migrations: `postgres://…` / `postgresql://…`
+    /// for PostgreSQL; `sqlite:PATH`, `sqlite://PATH` or a plain file path for SQLite (the
+    /// file is created when missing).
+    pub async fn open(url: &str) -> Result<Store> {
+        let backend = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let pool = PgPoolOptions::new()
+                .max_connections(8)
+                .acquire_timeout(Duration::from_secs(10))
+                .connect(url)
+                .await
+                .map_err(|e| failed("connect to PostgreSQL", e))?;
+            POSTGRES
+                .run(&pool)
+                .await
+                .map_err(|e| failed("apply its migrations", e))?;
+            Backend::Postgres(pool)
+        } else {
+            let path = url
+                .strip_prefix("sqlite://")
+                .or_else(|| url.strip_prefix("sqlite:"))
+                .unwrap_or(url);
+            let options = SqliteConnectOptions::from_str(&format!("sqlite://{path}"))
+                .map_err(|e| failed("read its SQLite path", e))?
+                .create_if_missing(true)
+                // Durable and shared: WAL lets readers run beside the one writer, and a writer
+                // waits for another instead of failing.
+                .journal_mode(SqliteJournalMode::Wal)
+                .busy_timeout(Duration::from_secs(10));
+            let pool = SqlitePoolOptions::new()
+                .max_connections(4)
+                .connect_with(options)
+                .await
+                .map_err(|e| failed("open its SQLite file", e))?;
+            SQLITE
+                .run(&pool)
+                .await
+                .map_err(|e| failed("apply its migrations", e))?;
+            Backend::Sqlite(pool)
+        };
+        Ok(Store { backend })
+    }
+
+    /// Which backend this is: `sqlite` or `postgres`.
+    pub fn backend(&self) -> &'static str {
+        match self.backend {
+            Backend::Sqlite(_) => "sqlite",
+            Backend::Postgres(_) => "postgres",
+        }
+    }
+
+    /// Records a submission before it is sent. `false` when its key is journaled already (a
+    /// resumed run): the caller reconciles that entry instead of sending again.
+    pub async fn record_submission(&self, s: &Submission) -> Result<bool> {
+        let at = now();
+        let added = execute!(
+            self,
+            "INSERT INTO jobs (job_key, provider, digest, source, state, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, 'pending', $5, $5) ON CONFLICT (job_key) DO NOTHING",
+            &s.key,
+            &s.provider,
+            &s.digest,
+            &s.source,
+            at,
+        )
+        .map_err(|e| failed("record a submission", e))?;
+        Ok(added == 1)
+    }
+
+    /// Records the handle the vendor answered with.
+    pub async fn record_handle(&self, key: &str, handle: &JobHandle) -> Result<()> {
+        // The token is serialised on purpose: the store is what lets another process resume.
+        let json = serde_json::to_string(handle).map_err(|e| failed("serialise a handle", e))?;
+        self.update(
+            "UPDATE jobs SET handle = $2, provider = $3, state = 'submitted', updated_at = $4 \
+             WHERE job_key = $1 AND state = 'pending'",
+            key,
+            [Some(json), Some(handle.provider.clone())],
+        )
+        .await
+    }
+
+    /// Records a status change (and, for a terminal status, the end of the job).
+    pub async fn record_status(&self, key: &str, status: &JobStatus) -> Result<()> {
+        let at = now();
+        let state = match status {
+            JobStatus::Completed => Some(State::Done),
+            JobStatus::Failed | JobStatus::Canceled => Some(State::Failed),
+            _ => None,
+        };
+        execute!(
+            self,
+            "INSERT INTO job_events (job_key, status, at) VALUES ($1, $2, $3)",
+            key,
+            status.as_str(),
+            at,
+        )
+        .map_err(|e| failed("record a status", e))?;
+        execute!(
+            self,
+            "UPDATE jobs SET status = $2, state = COALESCE($3, state), updated_at = $4 WHERE job_key = $1",
+            key,
+            status.as_str(),
+            state.map(State::as_str),
+            at,
+        )
+        .map_err(|e| failed("record a status", e))?;
+        Ok(())
+    }
+
+    /// Records an output saved to disk.
+    pub async fn record_output(&self, key: &str, path: &str, size: u64) -> Result<()> {
+        execute!(
+            self,
+            "INSERT INTO outputs (job_key, path, size) VALUES ($1, $2, $3) ON CONFLICT (job_key, path) DO NOTHING",
+            key,
+            path,
+            i64::try_from(size).unwrap_or(i64::MAX),
+        )
+        .map_err(|e| failed("record an output", e))?;
+        Ok(())
+    }
+
+    /// Records what the vendor said the job cost.
+    pub async fn record_cost(&self, key: &str, cost: u64) -> Result<()> {
+        execute!(
+            self,
+            "UPDATE jobs SET cost = $2, updated_at = $3 WHERE job_key = $1",
+            key,
+            i64::try_from(cost).unwrap_or(i64::MAX),
+            now(),
+        )
+        .map_err(|e| failed("record a cost", e))?;
+        Ok(())
+    }
+
+    async fn update(
+        &self,
+        sql: &'static str,
+        key: &str,
+        values: [Option<String>; 2],
+    ) -> Result<()> {
+        let [a, b] = values;
+        execute!(self, sql, key, a, b, now()).map_err(|e| failed("record a change", e))?;
+        Ok(())
+    }
+
+    /// The journal's entry for `key`.
+    pub async fn entry(&self, key: &str) -> Result<Option<Entry>> {
+        let sql = concat!("SELECT ", columns!(), " FROM jobs WHERE job_key = $1");
+        let rows = fetch!(self, Row, sql, key).map_err(|e| failed("read the journal", e))?;
+        Ok(rows.into_iter().next().map(entry))
+    }
+
+    /// Every entry not ended yet (pending or submitted), oldest first: what a resumed run
+    /// reconciles.
+    pub async fn unfinished(&self) -> Result<Vec<Entry>> {
+        let sql = concat!(
+            "SELECT ",
+            columns!(),
+            " FROM jobs WHERE state IN ('pending', 'submitted') ORDER BY created_at, job_key"
+        );
+        let rows = fetch!(self, Row, sql).map_err(|e| failed("read the journal", e))?;
+        Ok(rows.into_iter().map(entry).collect())
+    }
+
+    /// The outputs recorded for `key`: (path, size).
+    pub async fn outputs(&self, key: &str) -> Result<Vec<(String, u64)>> {
+        let rows = fetch!(
+            self,
+            (String, i64),
+            "SELECT path, size FROM outputs WHERE job_key = $1 ORDER BY path",
+            key
+        )
+        .map_err(|e| failed("read the outputs", e))?;
+        Ok(rows
+            .into_iter()
+            .map(|(p, s)| (p, u64::try_from(s).unwrap_or(0)))
+            .collect())
+    }
+
+    /// `true` the first time any instance sharing the store sees this delivery (provider
+    /// instance, job id, status); `false` for a duplicate.
+    pub async fn first_delivery(&self, provider: &str, job_id: &str, status: &str) -> Result<bool> {
+        let added = execute!(
+            self,
+            "INSERT INTO deliveries (provider, job_id, status, at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (provider, job_id, status) DO NOTHING",
+            provider,
+            job_id,
+            status,
+            now(),
+        )
+        .map_err(|e| failed("record a delivery", e))?;
+        Ok(added == 1)
+    }
+
+    /// Forgets a delivery (it could not be confirmed: the vendor will deliver it again).
+    pub async fn forget_delivery(&self, provider: &str, job_id: &str, status: &str) -> Result<()> {
+        execute!(
+            self,
+            "DELETE FROM deliveries WHERE provider = $1 AND job_id = $2 AND status = $3",
+            provider,
+            job_id,
+            status,
+        )
+        .map_err(|e| failed("forget a delivery", e))?;
+        Ok(())
+    }
+
+    /// Cools `member` down until `until` (a later cooldown already set wins).
+    pub async fn cool_down(&self, member: &str, until: SystemTime) -> Result<()> {
+        let until = millis(until);
+        let sql = match self.backend {
+            Backend::Sqlite(_) => {
+                "INSERT INTO cooldowns (member, until_ms) VALUES ($1, $2) \
+                 ON CONFLICT (member) DO UPDATE SET until_ms = MAX(until_ms, excluded.until_ms)"
+            }
+            Backend::Postgres(_) => {
+                "INSERT INTO cooldowns (member, until_ms) VALUES ($1, $2) \
+                 ON CONFLICT (member) DO UPDATE SET until_ms = GREATEST(cooldowns.until_ms, excluded.until_ms)"
+            }
+        };
+        execute!(self, sql, member, until).map_err(|e| failed("record a cooldown", e))?;
+        Ok(())
+    }
+
+    /// Until when `member` cools down, if it does now.
+    pub async fn cooling_until(&self, member: &str) -> Result<Option<SystemTime>> {
+        let rows = fetch!(
+            self,
+            (i64,),
+            "SELECT until_ms FROM cooldowns WHERE member = $1 AND until_ms > $2",
+            member,
+            now()
+        )
+        .map_err(|e| failed("read a cooldown", e))?;
+        Ok(rows.into_iter().next().and_then(|(ms,)| {
+            u64::try_from(ms)
+                .ok()
+                .map(|ms| UNIX_EPOCH + Duration::from_millis(ms))
+        }))
+    }
+
+    /// Claims up to `limit` pending entries for `worker`, oldest first, that no other worker
+    /// holds (a claim older than `stale` is taken over: its worker died). No entry is ever
+    /// handed to two live workers.
+    pub async fn claim(&self, worker: &str, limit: u32, stale: Duration) -> Result<Vec<Entry>> {
+        let at = now();
+        let before = at - i64::try_from(stale.as_millis()).unwrap_or(i64::MAX);
+        // PostgreSQL skips rows another transaction is claiming; SQLite has one writer at a
+        // time, which serialises the same statement.
+        let sql = match self.backend {
+            Backend::Sqlite(_) => claim_sql!(""),
+            Backend::Postgres(_) => claim_sql!("FOR UPDATE SKIP LOCKED"),
+        };
+        let rows = fetch!(self, Row, sql, worker, at, before, i64::from(limit))
+            .map_err(|e| failed("claim work", e))?;
+        let mut claimed: Vec<Entry> = rows.into_iter().map(entry).collect();
+        claimed.sort_by(|a, b| a.submission.key.cmp(&b.submission.key));
+        Ok(claimed)
+    }
+}

@@ -1,0 +1,220 @@
+//! The same tests against every backend: SQLite always, PostgreSQL when
+//! `MULTICONVERT_TEST_POSTGRES_URL` names a server (`.ci/run` starts a private cluster on a
+//! loopback port and sets it, with `MULTICONVERT_REQUIRE_POSTGRES=1` so it cannot be skipped).
+//! Each test gets a database of its own.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use multiconvert_core::{JobHandle, JobStatus};
+use multiconvert_store::{State, Store, Submission};
+
+/// A fresh database per backend: (backend, URL, what keeps it alive).
+async fn databases() -> Vec<(String, Option<tempfile::TempDir>)> {
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite = format!("sqlite:{}", dir.path().join("state.db").display());
+    let mut urls = vec![(sqlite, Some(dir))];
+    match std::env::var("MULTICONVERT_TEST_POSTGRES_URL") {
+        Ok(admin) if !admin.is_empty() => {
+            use sqlx::Connection;
+            let name = format!("mc_{}", uuid::Uuid::new_v4().simple());
+            let mut conn = sqlx::PgConnection::connect(&admin).await.unwrap();
+            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+                .execute(&mut conn)
+                .await
+                .unwrap();
+            let (base, _) = admin.rsplit_once('/').unwrap();
+            urls.push((format!("{base}/{name}"), None));
+        }
+        _ => assert!(
+            std::env::var_os("MULTICONVERT_REQUIRE_POSTGRES").is_none(),
+            "MULTICONVERT_REQUIRE_POSTGRES is set but MULTICONVERT_TEST_POSTGRES_URL is not"
+        ),
+    }
+    urls
+}
+
+fn submission(key: &str) -> Submission {
+    Submission::new(key, "convertapi", "sha256:abc", format!("in/{key}.docx"))
+}
+
+#[tokio::test]
+async fn a_job_is_journaled_through_its_life() {
+    for (url, _keep) in databases().await {
+        let store = Store::open(&url).await.unwrap();
+        let backend = store.backend();
+        assert!(store.record_submission(&submission("k1")).await.unwrap());
+        assert!(
+            !store.record_submission(&submission("k1")).await.unwrap(),
+            "{backend}: a resumed key is not journaled twice"
+        );
+        let pending = store.entry("k1").await.unwrap().unwrap();
+        assert_eq!(pending.state, State::Pending);
+        let handle = JobHandle::new("convertapi-eu", "rwvd6vtq58eurfwv5zw5h2ci2pgno1pn")
+            .with_token("job-token")
+            .with_meta("route", "current");
+        store.record_handle("k1", &handle).await.unwrap();
+        store
+            .record_status("k1", &JobStatus::Processing)
+            .await
+            .unwrap();
+        let unfinished = store.unfinished().await.unwrap();
+        assert_eq!(unfinished.len(), 1, "{backend}");
+        assert_eq!(unfinished[0].state, State::Submitted);
+        // The handle comes back whole: another process resumes from it.
+        assert_eq!(unfinished[0].handle.as_ref(), Some(&handle), "{backend}");
+        assert_eq!(unfinished[0].submission.provider, "convertapi-eu");
+        store
+            .record_status("k1", &JobStatus::Completed)
+            .await
+            .unwrap();
+        store.record_output("k1", "out/k1.pdf", 1234).await.unwrap();
+        store.record_output("k1", "out/k1.pdf", 1234).await.unwrap();
+        store.record_cost("k1", 2).await.unwrap();
+        let done = store.entry("k1").await.unwrap().unwrap();
+        assert_eq!(done.state, State::Done, "{backend}");
+        assert_eq!(done.status, Some(JobStatus::Completed));
+        assert_eq!(done.cost, Some(2));
+        assert_eq!(
+            store.outputs("k1").await.unwrap(),
+            [("out/k1.pdf".to_owned(), 1234)]
+        );
+        assert!(store.unfinished().await.unwrap().is_empty());
+        // Reopening applies no migration twice and keeps everything.
+        drop(store);
+        let again = Store::open(&url).await.unwrap();
+        assert_eq!(again.entry("k1").await.unwrap().unwrap().state, State::Done);
+    }
+}
+
+#[tokio::test]
+async fn a_duplicate_webhook_to_two_instances_is_confirmed_once() {
+    for (url, _keep) in databases().await {
+        let a = Store::open(&url).await.unwrap();
+        let b = Store::open(&url).await.unwrap();
+        let (first, second) = tokio::join!(
+            a.first_delivery("online-convert", "job-1", "completed"),
+            b.first_delivery("online-convert", "job-1", "completed"),
+        );
+        let (first, second) = (first.unwrap(), second.unwrap());
+        assert!(
+            first ^ second,
+            "{}: exactly one instance confirms it",
+            a.backend()
+        );
+        // Another status of the same job is a new delivery; a forgotten one may come again.
+        assert!(a
+            .first_delivery("online-convert", "job-1", "processing")
+            .await
+            .unwrap());
+        a.forget_delivery("online-convert", "job-1", "processing")
+            .await
+            .unwrap();
+        assert!(b
+            .first_delivery("online-convert", "job-1", "processing")
+            .await
+            .unwrap());
+    }
+}
+
+#[tokio::test]
+async fn a_cooldown_set_by_one_instance_is_honoured_by_another() {
+    for (url, _keep) in databases().await {
+        let a = Store::open(&url).await.unwrap();
+        let b = Store::open(&url).await.unwrap();
+        assert_eq!(b.cooling_until("convertapi").await.unwrap(), None);
+        let until = SystemTime::now() + Duration::from_secs(60);
+        a.cool_down("convertapi", until).await.unwrap();
+        let seen = b.cooling_until("convertapi").await.unwrap().unwrap();
+        let drift = seen.duration_since(until).unwrap_or_else(|e| e.duration());
+        assert!(
+            drift < Duration::from_millis(2),
+            "{}: {drift:?}",
+            b.backend()
+        );
+        // A shorter cooldown does not cut a longer one short.
+        b.cool_down("convertapi", SystemTime::now() + Duration::from_secs(1))
+            .await
+            .unwrap();
+        assert!(a.cooling_until("convertapi").await.unwrap().unwrap() >= seen);
+        // One in the past is no cooldown.
+        a.cool_down("online-convert", SystemTime::now() - Duration::from_secs(1))
+            .await
+            .unwrap();
+        assert_eq!(b.cooling_until("online-convert").await.unwrap(), None);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn workers_on_several_instances_never_claim_the_same_job() {
+    for (url, _keep) in databases().await {
+        let seed = Store::open(&url).await.unwrap();
+        let backend = seed.backend();
+        for i in 0..40 {
+            seed.record_submission(&submission(&format!("job-{i:02}")))
+                .await
+                .unwrap();
+        }
+        let mut workers = Vec::new();
+        for w in 0..4 {
+            let store = Arc::new(Store::open(&url).await.unwrap());
+            workers.push(tokio::spawn(async move {
+                let mut mine = Vec::new();
+                loop {
+                    let claimed = store
+                        .claim(&format!("worker-{w}"), 3, Duration::from_secs(3600))
+                        .await
+                        .unwrap();
+                    if claimed.is_empty() {
+                        return mine;
+                    }
+                    mine.extend(claimed.into_iter().map(|e| e.submission.key));
+                }
+            }));
+        }
+        let mut all = Vec::new();
+        for worker in workers {
+            all.extend(worker.await.unwrap());
+        }
+        let distinct: BTreeSet<_> = all.iter().cloned().collect();
+        assert_eq!(all.len(), 40, "{backend}: claimed {} in all", all.len());
+        assert_eq!(distinct.len(), 40, "{backend}: a job was claimed twice");
+
+        // The workers finish their jobs; then a claim older than `stale` is taken over (its
+        // worker died), a fresh one is not.
+        for key in &all {
+            seed.record_status(key, &JobStatus::Completed)
+                .await
+                .unwrap();
+        }
+        seed.record_submission(&submission("late")).await.unwrap();
+        assert_eq!(
+            seed.claim("a", 1, Duration::from_secs(3600))
+                .await
+                .unwrap()
+                .len(),
+            1
+        );
+        assert!(seed
+            .claim("b", 1, Duration::from_secs(3600))
+            .await
+            .unwrap()
+            .is_empty());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let taken = seed.claim("b", 1, Duration::from_millis(5)).await.unwrap();
+        assert_eq!(taken[0].submission.key, "late", "{backend}");
+    }
+}
+
+#[tokio::test]
+async fn a_bad_url_is_a_clear_error() {
+    let e = Store::open("postgres://nobody@127.0.0.1:9/none")
+        .await
+        .unwrap_err();
+    assert!(e.message().contains("connect to PostgreSQL"), "{e}");
+    let e = Store::open("sqlite:/nonexistent-dir/x/state.db")
+        .await
+        .unwrap_err();
+    assert!(e.message().contains("SQLite"), "{e}");
+}
