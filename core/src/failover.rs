@@ -14,6 +14,7 @@ use crate::error::{Attempt, Error, ErrorKind, Operation, Result};
 use crate::model::{Job, JobHandle, JobRequest, Output, WebhookEvent, WebhookRequest};
 use crate::poll::PollPolicy;
 use crate::provider::{ByteStream, ConversionProvider, ProviderExt};
+use crate::shared::CooldownBoard;
 
 /// The handle meta key under which a router records its attempts (JSON).
 pub const ATTEMPTS_META: &str = "failover.attempts";
@@ -52,6 +53,7 @@ pub struct FailoverBuilder {
     members: Vec<Member>,
     base_cooldown: Duration,
     max_attempts: Option<usize>,
+    board: Option<Arc<dyn CooldownBoard>>,
 }
 
 impl fmt::Debug for FailoverBuilder {
@@ -91,6 +93,12 @@ impl FailoverBuilder {
         self.base_cooldown = cooldown;
         self
     }
+    /// Shares cooldowns with other instances through `board` (`multiconvert-store` gives a
+    /// SQLite or PostgreSQL one): a member one instance cooled down is skipped by all of them.
+    pub fn cooldowns(mut self, board: Arc<dyn CooldownBoard>) -> Self {
+        self.board = Some(board);
+        self
+    }
     /// How many members one submit may call at most (default: all).
     pub fn max_attempts(mut self, attempts: usize) -> Self {
         self.max_attempts = Some(attempts.max(1));
@@ -117,6 +125,7 @@ impl FailoverBuilder {
             max_attempts: self.max_attempts.unwrap_or(self.members.len()),
             members: self.members,
             base_cooldown: self.base_cooldown,
+            board: self.board,
         })
     }
 }
@@ -147,6 +156,7 @@ pub struct Failover {
     members: Vec<Member>,
     base_cooldown: Duration,
     max_attempts: usize,
+    board: Option<Arc<dyn CooldownBoard>>,
 }
 
 impl fmt::Debug for Failover {
@@ -169,6 +179,7 @@ impl Failover {
             members: Vec::new(),
             base_cooldown: Duration::from_secs(30),
             max_attempts: None,
+            board: None,
         }
     }
 
@@ -218,6 +229,34 @@ impl Failover {
         })
     }
 
+    /// Whether `member` cools down, here or (with a board) at any instance sharing it.
+    async fn member_cooling(&self, member: &Member) -> bool {
+        if member.cooling(Instant::now()) {
+            return true;
+        }
+        let Some(board) = &self.board else {
+            return false;
+        };
+        match board.cooling_until(&member.name()).await {
+            Ok(until) => until.is_some_and(|u| u > std::time::SystemTime::now()),
+            Err(e) => {
+                tracing::debug!(member = %member.name(), error = %e, "the cooldown board failed; judging by this process alone");
+                false
+            }
+        }
+    }
+
+    /// Cools `member` down for `cooldown`, here and on the board.
+    async fn rest(&self, member: &Member, cooldown: Duration) {
+        member.cool_down(Instant::now() + cooldown);
+        if let Some(board) = &self.board {
+            let until = std::time::SystemTime::now() + cooldown;
+            if let Err(e) = board.cool_down(&member.name(), until).await {
+                tracing::debug!(member = %member.name(), error = %e, "the cooldown board failed");
+            }
+        }
+    }
+
     async fn refusal(&self, member: &Member, request: &JobRequest) -> Option<String> {
         if let Some(reason) = member.provider.info().capabilities.refusal(request) {
             return Some(reason);
@@ -258,7 +297,7 @@ impl Failover {
                 attempts.push(Attempt::skipped(&name, "the attempt cap was reached"));
                 continue;
             }
-            if member.cooling(Instant::now()) {
+            if self.member_cooling(member).await {
                 tracing::info!(member = %name, "failover: skipped, cooling down");
                 attempts.push(Attempt::skipped(&name, "cooling down"));
                 continue;
@@ -298,7 +337,7 @@ impl Failover {
                     let cooldown = e
                         .retry_after()
                         .map_or(self.base_cooldown, |after| after.max(self.base_cooldown));
-                    member.cool_down(Instant::now() + cooldown);
+                    self.rest(member, cooldown).await;
                     tracing::warn!(member = %name, error = %e, cooldown_s = cooldown.as_secs_f64(), "failover: moving on");
                     attempts.push(Attempt::failed(&name, &e));
                     last_error = Some(e);
@@ -371,7 +410,7 @@ impl Failover {
             let error = crate::provider::failed_job_error(&owner, &job);
             tracing::warn!(member = %owner, job = %handle.id, error = %error, "failover: the vendor failed the job; resubmitting elsewhere");
             if let Some(member) = self.members.iter().find(|m| m.name() == owner) {
-                member.cool_down(Instant::now() + self.base_cooldown);
+                self.rest(member, self.base_cooldown).await;
             }
             attempts.push(Attempt::failed(&owner, &error));
             excluded.push(owner);

@@ -36,6 +36,7 @@ pub mod provider;
 pub mod receiver;
 pub mod redact;
 pub mod secret;
+pub mod shared;
 pub mod upload;
 pub mod wrappers;
 

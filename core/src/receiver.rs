@@ -18,13 +18,17 @@ use crate::callback::CallbackSigner;
 use crate::error::ErrorKind;
 use crate::model::{Job, WebhookRequest};
 use crate::provider::{ConversionProvider, ProviderExt};
+use crate::shared::{DeliveryLog, MemoryDeliveryLog};
 
 const MAX_REMEMBERED: usize = 100_000;
 
 struct Shared {
     providers: HashMap<String, Arc<dyn ConversionProvider>>,
     signer: Option<CallbackSigner>,
+    /// Replays seen by this process, before any vendor poll (a hint, never shared).
     deliveries: Mutex<HashSet<String>>,
+    /// Confirmed statuses, shared with every receiver that shares the log.
+    confirmed: Arc<dyn DeliveryLog>,
     updates: mpsc::Sender<Job>,
 }
 
@@ -78,6 +82,7 @@ pub struct WebhookReceiverBuilder {
     providers: Vec<Arc<dyn ConversionProvider>>,
     signer: Option<CallbackSigner>,
     capacity: Option<usize>,
+    confirmed: Option<Arc<dyn DeliveryLog>>,
 }
 
 impl fmt::Debug for WebhookReceiverBuilder {
@@ -98,6 +103,13 @@ impl WebhookReceiverBuilder {
     /// Requires multiconvert's per-job token on callbacks the vendor did not sign.
     pub fn signer(mut self, signer: CallbackSigner) -> Self {
         self.signer = Some(signer);
+        self
+    }
+    /// Shares which job statuses were confirmed with other receivers (other instances behind
+    /// a load balancer): a status is sent to the stream by exactly one of them. The default is
+    /// this process's memory; `multiconvert-store` gives a SQLite or PostgreSQL one.
+    pub fn deliveries(mut self, log: Arc<dyn DeliveryLog>) -> Self {
+        self.confirmed = Some(log);
         self
     }
     /// How many confirmed updates may wait unread (default 1024); when full, callbacks get a 503
@@ -126,6 +138,9 @@ impl WebhookReceiverBuilder {
             providers,
             signer: self.signer,
             deliveries: Mutex::new(HashSet::new()),
+            confirmed: self
+                .confirmed
+                .unwrap_or_else(|| Arc::new(MemoryDeliveryLog::default())),
             updates: tx,
         });
         Ok((WebhookReceiver { shared }, WebhookUpdates { rx }))
@@ -245,15 +260,25 @@ async fn receive(
     }
     match provider.confirm(&event).await {
         Ok(job) => {
-            let state = format!("state:{}:{}:{}", event.provider, job.handle.id, job.status);
-            if !remember(&shared, state.clone()) {
-                return (StatusCode::OK, "duplicate");
+            let (name, id, status) = (
+                event.provider.clone(),
+                job.handle.id.clone(),
+                job.status.as_str().to_owned(),
+            );
+            match shared.confirmed.first_delivery(&name, &id, &status).await {
+                Ok(true) => {}
+                Ok(false) => return (StatusCode::OK, "duplicate"),
+                Err(e) => {
+                    forget(&shared, &delivery);
+                    tracing::warn!(provider = %provider_name, error = %e, "the delivery log failed");
+                    return (StatusCode::SERVICE_UNAVAILABLE, "try again");
+                }
             }
             match shared.updates.try_send(job) {
                 Ok(()) => (StatusCode::OK, "ok"),
                 Err(mpsc::error::TrySendError::Full(_)) => {
                     forget(&shared, &delivery);
-                    forget(&shared, &state);
+                    let _ = shared.confirmed.forget_delivery(&name, &id, &status).await;
                     (StatusCode::SERVICE_UNAVAILABLE, "busy")
                 }
                 // Nobody listens any more: acknowledge so the vendor stops retrying.

@@ -480,3 +480,23 @@ impl Store {
         Ok(claimed)
     }
 }
+
+#[multiconvert_core::async_trait]
+impl multiconvert_core::shared::DeliveryLog for Store {
+    async fn first_delivery(&self, provider: &str, job_id: &str, status: &str) -> Result<bool> {
+        Store::first_delivery(self, provider, job_id, status).await
+    }
+    async fn forget_delivery(&self, provider: &str, job_id: &str, status: &str) -> Result<()> {
+        Store::forget_delivery(self, provider, job_id, status).await
+    }
+}
+
+#[multiconvert_core::async_trait]
+impl multiconvert_core::shared::CooldownBoard for Store {
+    async fn cool_down(&self, member: &str, until: SystemTime) -> Result<()> {
+        Store::cool_down(self, member, until).await
+    }
+    async fn cooling_until(&self, member: &str) -> Result<Option<SystemTime>> {
+        Store::cooling_until(self, member).await
+    }
+}
