@@ -1015,15 +1015,28 @@ async fn delete_input(
     headers: HeaderMap,
 ) -> Response {
     control!(shared, "oc.update", uri, headers);
-    let outcome = edit(&shared, &id, |job| {
-        staged_only(job)?;
+    remove_part(&shared, &id, "input", |job| {
         let before = job.inputs.len();
         job.inputs.retain(|i| i.id != fid);
-        if job.inputs.len() == before {
+        job.inputs.len() < before
+    })
+}
+
+/// Removes a part of a staged job (`remove` says whether it found it); 204, or the vendor's
+/// 404 naming `what`.
+fn remove_part(
+    shared: &Shared,
+    id: &str,
+    what: &str,
+    remove: impl FnOnce(&mut OcJob) -> bool,
+) -> Response {
+    let outcome = edit(shared, id, |job| {
+        staged_only(job)?;
+        if !remove(job) {
             return Err(error(
                 StatusCode::NOT_FOUND,
                 404,
-                "The input does not exist",
+                &format!("The {what} does not exist"),
             ));
         }
         let status = staged_status(job);
@@ -1144,25 +1157,11 @@ async fn delete_conversion(
     headers: HeaderMap,
 ) -> Response {
     control!(shared, "oc.update", uri, headers);
-    let outcome = edit(&shared, &id, |job| {
-        staged_only(job)?;
+    remove_part(&shared, &id, "conversion", |job| {
         let before = job.conversions.len();
         job.conversions.retain(|c| c.id != cid);
-        if job.conversions.len() == before {
-            return Err(error(
-                StatusCode::NOT_FOUND,
-                404,
-                "The conversion does not exist",
-            ));
-        }
-        let status = staged_status(job);
-        set_status(job, status);
-        Ok(())
-    });
-    match outcome {
-        Ok(()) => StatusCode::NO_CONTENT.into_response(),
-        Err(r) => r,
-    }
+        job.conversions.len() < before
+    })
 }
 
 async fn outputs(

@@ -482,3 +482,38 @@ async fn faults_armed_over_http_reach_the_provider_typed() {
     assert!(emulator.count("ca.poll") >= 3);
     assert_eq!(emulator.state()["faults"]["injected"], 3);
 }
+
+/// Parts of a staged job can be removed again; a second removal is the vendor's 404.
+#[tokio::test]
+async fn parts_of_a_staged_job_are_removed() {
+    let emulator = emulator().await;
+    let oc = oc(&emulator);
+    let job = oc
+        .create(&JobRequest::default().conversion(Conversion::to("jpg")))
+        .await
+        .unwrap();
+    let input = oc
+        .add_input(
+            &job.handle,
+            &Input::remote("https://example.com/a.png".parse().unwrap()),
+        )
+        .await
+        .unwrap();
+    multiconvert_core::http::install_crypto_provider();
+    let http = reqwest::Client::new();
+    let url = format!(
+        "{}/jobs/{}/input/{}",
+        emulator.online_convert_url(),
+        job.handle.id,
+        input.id
+    );
+    let delete = || http.delete(&url).header("x-oc-api-key", KEY).send();
+    assert_eq!(delete().await.unwrap().status(), 204);
+    let again = delete().await.unwrap();
+    assert_eq!(again.status(), 404);
+    let body: serde_json::Value = again.json().await.unwrap();
+    assert_eq!(body["message"], "The input does not exist");
+    let back = oc.get(&job.handle).await.unwrap();
+    assert!(back.inputs.is_empty());
+    assert_eq!(back.status, JobStatus::Incomplete);
+}

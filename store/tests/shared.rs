@@ -12,32 +12,13 @@ use multiconvert_core::{
     WebhookRequest,
 };
 use multiconvert_store::Store;
+
+mod common;
+use common::databases;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 const JOB: &str = "8daae6d1-26e0-11e5-b2a1-0800273b325b";
-
-async fn urls() -> Vec<(String, Option<tempfile::TempDir>)> {
-    let dir = tempfile::tempdir().unwrap();
-    let mut urls = vec![(
-        format!("sqlite:{}", dir.path().join("s.db").display()),
-        Some(dir),
-    )];
-    if let Ok(admin) = std::env::var("MULTICONVERT_TEST_POSTGRES_URL") {
-        use sqlx::Connection;
-        let name = format!("mc_{}", uuid::Uuid::new_v4().simple());
-        let mut conn = sqlx::PgConnection::connect(&admin).await.unwrap();
-        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-            .execute(&mut conn)
-            .await
-            .unwrap();
-        urls.push((
-            format!("{}/{name}", admin.rsplit_once('/').unwrap().0),
-            None,
-        ));
-    }
-    urls
-}
 
 fn online_convert(base: &str) -> Arc<dyn ConversionProvider> {
     Arc::new(
@@ -81,7 +62,7 @@ async fn a_duplicate_webhook_to_two_receivers_sharing_a_store_is_confirmed_once(
         .await;
     multiconvert_core::http::install_crypto_provider();
     let http = reqwest::Client::new();
-    for (url, _keep) in urls().await {
+    for (url, _keep) in databases().await {
         let store = Arc::new(Store::open(&url).await.unwrap());
         let other = Arc::new(Store::open(&url).await.unwrap());
         let base = format!("{}/v2", vendor.uri());
@@ -195,7 +176,7 @@ fn info(name: &str) -> ProviderInfo {
 
 #[tokio::test]
 async fn a_cooldown_one_router_sets_is_honoured_by_another_sharing_the_store() {
-    for (url, _keep) in urls().await {
+    for (url, _keep) in databases().await {
         let router = |store: Arc<Store>, throttled: Arc<Throttled>| {
             Failover::builder()
                 .member(throttled)

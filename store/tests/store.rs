@@ -10,30 +10,8 @@ use std::time::{Duration, SystemTime};
 use multiconvert_core::{JobHandle, JobStatus};
 use multiconvert_store::{State, Store, Submission};
 
-/// A fresh database per backend: (backend, URL, what keeps it alive).
-async fn databases() -> Vec<(String, Option<tempfile::TempDir>)> {
-    let dir = tempfile::tempdir().unwrap();
-    let sqlite = format!("sqlite:{}", dir.path().join("state.db").display());
-    let mut urls = vec![(sqlite, Some(dir))];
-    match std::env::var("MULTICONVERT_TEST_POSTGRES_URL") {
-        Ok(admin) if !admin.is_empty() => {
-            use sqlx::Connection;
-            let name = format!("mc_{}", uuid::Uuid::new_v4().simple());
-            let mut conn = sqlx::PgConnection::connect(&admin).await.unwrap();
-            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-                .execute(&mut conn)
-                .await
-                .unwrap();
-            let (base, _) = admin.rsplit_once('/').unwrap();
-            urls.push((format!("{base}/{name}"), None));
-        }
-        _ => assert!(
-            std::env::var_os("MULTICONVERT_REQUIRE_POSTGRES").is_none(),
-            "MULTICONVERT_REQUIRE_POSTGRES is set but MULTICONVERT_TEST_POSTGRES_URL is not"
-        ),
-    }
-    urls
-}
+mod common;
+use common::databases;
 
 fn submission(key: &str) -> Submission {
     Submission::new(key, "convertapi", "sha256:abc", format!("in/{key}.docx"))

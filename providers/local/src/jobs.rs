@@ -55,6 +55,28 @@ impl DiskJobs {
             .with_source(e)
     }
 
+    /// Refuses, before any work, a request no in-process provider can run: no input or no
+    /// conversion ([`InvalidInput`](ErrorKind::InvalidInput)), or a callback
+    /// ([`Unsupported`](ErrorKind::Unsupported): nothing calls back from inside the process).
+    pub fn check_request(&self, request: &multiconvert_core::JobRequest) -> Result<()> {
+        let op = Operation::Submit;
+        if request.inputs.is_empty() || request.conversions.is_empty() {
+            return Err(self.error(
+                ErrorKind::InvalidInput,
+                op,
+                "a job needs at least one input and one conversion",
+            ));
+        }
+        if request.callback.is_some() {
+            return Err(self.error(
+                ErrorKind::Unsupported,
+                op,
+                format!("the {} provider makes no callbacks", self.provider),
+            ));
+        }
+        Ok(())
+    }
+
     /// The directory of job `id`, for an id this provider could have issued.
     pub fn dir(&self, id: &str, op: Operation) -> Result<PathBuf> {
         if !is_job_id(id) {

@@ -152,20 +152,7 @@ impl ConversionProvider for Local {
 
     async fn submit(&self, request: &JobRequest) -> Result<JobHandle> {
         let op = Operation::Submit;
-        if request.inputs.is_empty() || request.conversions.is_empty() {
-            return Err(error(
-                ErrorKind::InvalidInput,
-                op,
-                "a job needs at least one input and one conversion",
-            ));
-        }
-        if request.callback.is_some() {
-            return Err(error(
-                ErrorKind::Unsupported,
-                op,
-                "the local provider makes no callbacks",
-            ));
-        }
+        self.jobs.check_request(request)?;
         let mut tasks = Vec::new();
         for (i, input) in request.inputs.iter().enumerate() {
             let bytes = Arc::new(self.jobs.read_input(input, MAX_INPUT).await?);

@@ -278,20 +278,7 @@ impl ConversionProvider for Office {
 
     async fn submit(&self, request: &JobRequest) -> Result<JobHandle> {
         let op = Operation::Submit;
-        if request.inputs.is_empty() || request.conversions.is_empty() {
-            return Err(self.jobs.error(
-                ErrorKind::InvalidInput,
-                op,
-                "a job needs at least one input and one conversion",
-            ));
-        }
-        if request.callback.is_some() {
-            return Err(self.jobs.error(
-                ErrorKind::Unsupported,
-                op,
-                "the office provider makes no callbacks",
-            ));
-        }
+        self.jobs.check_request(request)?;
         let mut planned = Vec::new();
         for (i, input) in request.inputs.iter().enumerate() {
             let name = input
