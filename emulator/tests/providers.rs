@@ -517,3 +517,24 @@ async fn parts_of_a_staged_job_are_removed() {
     assert!(back.inputs.is_empty());
     assert_eq!(back.status, JobStatus::Incomplete);
 }
+
+/// A ConvertAPI job submitted with an idempotency key is found again from the key alone (its
+/// JobId is derived from it): a journal that kept only the key resumes without resubmitting.
+#[tokio::test]
+async fn a_keyed_convertapi_job_is_found_again_from_its_key() {
+    use multiconvert_convertapi::request::job_id_for;
+    let emulator = emulator().await;
+    for route in [AsyncRoute::Current, AsyncRoute::Legacy] {
+        let key = format!("batch:photo.png:jpg:{route:?}");
+        let request = upload_request("jpg").idempotency_key(key.clone());
+        let handle = ca(&emulator, route).submit(&request).await.unwrap();
+        assert_eq!(handle.id, job_id_for(route, Some(&key)));
+        // Another process, with nothing but the key.
+        let fresh = ca(&emulator, route);
+        let found = multiconvert_core::JobHandle::new("convertapi", job_id_for(route, Some(&key)));
+        let job = fresh.wait(&found, &fast()).await.unwrap();
+        assert_eq!(job.status, JobStatus::Completed);
+    }
+    assert_eq!(emulator.count("ca.submit"), 2, "one submit per key");
+    assert_eq!(emulator.violations(), []);
+}

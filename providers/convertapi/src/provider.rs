@@ -21,7 +21,7 @@ use url::Url;
 
 use crate::config::{AsyncRoute, AuthMode, Config};
 use crate::request::{
-    content_disposition, convert_segments, form_fields, inline_parts, job_segments, new_job_id,
+    content_disposition, convert_segments, form_fields, inline_parts, job_id_for, job_segments,
     route_of_job_id, source_format, upload_filename, FileValue, ROUTE_META,
 };
 use crate::response::{
@@ -343,7 +343,7 @@ impl ConvertApi {
         if asynchronous && route == AsyncRoute::Legacy {
             url.query_pairs_mut().append_pair("Async", "true");
         }
-        let job_id = new_job_id(route);
+        let job_id = job_id_for(route, request.idempotency_key.as_deref());
         // An upload creates no job: whatever went wrong there, nothing runs at the vendor.
         let files = self.file_values(request, &from).await.map_err(|e| {
             if e.delivery() == Delivery::Ambiguous || e.is_ambiguous() {

@@ -20,6 +20,40 @@ pub fn new_job_id(route: AsyncRoute) -> String {
     }
 }
 
+/// The client JobId for a request: derived from its idempotency key when it has one (the same
+/// key always gives the same JobId, so a submission journaled before a crash is found again by
+/// polling it), else fresh. A key that already has the route's format is used as it is; any
+/// other is hashed (SHA-256) into it: 32 `[a-z0-9]` on the current route, an RFC 4122 UUID
+/// (version 4 and variant bits set) on the legacy route and for semi-async.
+///
+/// ```
+/// use multiconvert_convertapi::request::{job_id_for, is_valid_job_id};
+/// use multiconvert_convertapi::AsyncRoute;
+/// let a = job_id_for(AsyncRoute::Current, Some("batch:in/report.docx:pdf"));
+/// assert_eq!(a, job_id_for(AsyncRoute::Current, Some("batch:in/report.docx:pdf")));
+/// assert!(is_valid_job_id(&a) && a.len() == 32);
+/// let legacy = job_id_for(AsyncRoute::Legacy, Some("batch:in/report.docx:pdf"));
+/// assert!(uuid::Uuid::parse_str(&legacy).is_ok() && legacy.len() == 36);
+/// assert_ne!(job_id_for(AsyncRoute::Current, None), job_id_for(AsyncRoute::Current, None));
+/// ```
+pub fn job_id_for(route: AsyncRoute, key: Option<&str>) -> String {
+    let Some(key) = key.filter(|k| !k.is_empty()) else {
+        return new_job_id(route);
+    };
+    if route_of_job_id(key) == Some(route) {
+        return key.to_owned();
+    }
+    use sha2::Digest as _;
+    let digest = sha2::Sha256::digest(key.as_bytes());
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    let id = uuid::Builder::from_random_bytes(bytes).into_uuid();
+    match route {
+        AsyncRoute::Current => id.simple().to_string(),
+        AsyncRoute::Legacy => id.hyphenated().to_string(),
+    }
+}
+
 /// The handle meta key that records a job's async route.
 pub const ROUTE_META: &str = "route";
 
