@@ -8,12 +8,12 @@ use std::path::{Path, PathBuf};
 use base64::Engine as _;
 use futures_util::StreamExt;
 use multiconvert_core::{
-    ByteStream, Error, ErrorKind, Input, InputSource, Job, JobHandle, JobMessage, JobStatus,
-    Operation, Output, Result,
+    ByteStream, Error, ErrorKind, Input, InputSource, Job, JobHandle, JobStatus, Operation, Output,
+    Result,
 };
 use tokio::io::AsyncReadExt;
 
-use crate::store::{self, is_job_id, StoredJob, StoredOutput};
+use crate::store::{self, is_job_id, StoredJob};
 
 /// Jobs of one in-process provider, on disk.
 #[derive(Clone, Debug)]
@@ -244,44 +244,5 @@ impl DiskJobs {
                 ),
             )),
         }
-    }
-}
-
-impl StoredJob {
-    /// A job in `status` with nothing yet.
-    pub fn new(status: JobStatus) -> Self {
-        StoredJob {
-            status,
-            outputs: Vec::new(),
-            messages: Vec::new(),
-        }
-    }
-
-    /// Records an output, and ends the job `Completed` or `Failed` by its messages once
-    /// `finish` is called.
-    pub fn add_output(&mut self, filename: String, size: u64, content_type: String) {
-        self.outputs.push(StoredOutput {
-            filename,
-            size,
-            content_type,
-        });
-    }
-
-    /// Ends the job: failed when any error was recorded, else completed.
-    pub fn finish(&mut self) {
-        self.status = if self
-            .messages
-            .iter()
-            .any(|m| m.severity == multiconvert_core::Severity::Error)
-        {
-            JobStatus::Failed
-        } else {
-            JobStatus::Completed
-        };
-    }
-
-    /// Records an error.
-    pub fn fail(&mut self, message: JobMessage) {
-        self.messages.push(message);
     }
 }

@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use multiconvert_core::{JobMessage, JobStatus};
+use multiconvert_core::{JobMessage, JobStatus, Severity};
 use serde::{Deserialize, Serialize};
 
 /// One output as recorded.
@@ -27,6 +27,40 @@ pub struct StoredJob {
     /// Its errors.
     #[serde(default)]
     pub messages: Vec<JobMessage>,
+}
+
+impl StoredJob {
+    /// A job in `status` with nothing yet.
+    pub fn new(status: JobStatus) -> Self {
+        StoredJob {
+            status,
+            outputs: Vec::new(),
+            messages: Vec::new(),
+        }
+    }
+
+    /// Records an output.
+    pub fn add_output(&mut self, filename: String, size: u64, content_type: String) {
+        self.outputs.push(StoredOutput {
+            filename,
+            size,
+            content_type,
+        });
+    }
+
+    /// Ends the job: failed when any error was recorded, else completed.
+    pub fn finish(&mut self) {
+        self.status = if self.messages.iter().any(|m| m.severity == Severity::Error) {
+            JobStatus::Failed
+        } else {
+            JobStatus::Completed
+        };
+    }
+
+    /// Records an error.
+    pub fn fail(&mut self, message: JobMessage) {
+        self.messages.push(message);
+    }
 }
 
 /// True for the ids this provider issues (32 lower-case hex digits): nothing else ever becomes a
