@@ -20,6 +20,9 @@ pub struct Cli {
 pub enum Command {
     /// Convert a file or URL and save the result.
     Convert(ConvertArgs),
+    /// Convert many files (a directory, or a list file), resumably: rerun the same command to
+    /// finish a run that was killed; several processes sharing one `--state` split the work.
+    Batch(BatchArgs),
     /// Show a job's status.
     Status(JobArgs),
     /// Delete a job and its stored files.
@@ -118,6 +121,52 @@ pub struct ConvertArgs {
     pub json: bool,
 }
 
+#[derive(Debug, clap::Args)]
+pub struct BatchArgs {
+    /// A directory (its files, recursively; hidden ones left out) or a list file (one path or
+    /// http(s) URL a line, `#` comments, paths relative to the list's directory).
+    pub source: PathBuf,
+    /// The target format (jpg, png, pdf, …).
+    #[arg(long)]
+    pub to: String,
+    /// The source format, when the inputs' names do not tell it.
+    #[arg(long)]
+    pub from: Option<String>,
+    /// Which provider converts.
+    #[arg(long, value_enum, default_value_t = ProviderChoice::Auto)]
+    pub provider: ProviderChoice,
+    /// The directory for the outputs (a directory's subdirectories are mirrored under it).
+    #[arg(long, default_value = ".")]
+    pub out: PathBuf,
+    /// How many files convert at once.
+    #[arg(long, default_value_t = 4)]
+    pub concurrency: usize,
+    /// At most N jobs at once at provider NAME (repeatable); the local image provider defaults
+    /// to the machine's cores.
+    #[arg(long = "limit", value_name = "NAME=N", value_parser = parse_limit)]
+    pub limits: Vec<(String, usize)>,
+    /// Where the journal lives: `sqlite:PATH` (or a path), `postgres://…` to share it between
+    /// processes, or `none` (not resumable). Default: a SQLite file in the out directory.
+    #[arg(long, value_name = "URL")]
+    pub state: Option<String>,
+    /// A converter option, `key=value` (repeatable); values are read as JSON when they parse.
+    #[arg(long = "option", value_name = "KEY=VALUE", value_parser = parse_option)]
+    pub options: Vec<(String, serde_json::Value)>,
+    /// Give up waiting for a file after this many seconds (a rerun takes its job up again).
+    #[arg(long, value_name = "SECS")]
+    pub timeout: Option<u64>,
+    /// What to do when an output file already exists.
+    #[arg(long, value_enum, default_value_t = OnConflict::Error)]
+    pub on_conflict: OnConflict,
+    /// Seconds after which another process takes over the files of a process that stopped
+    /// renewing its claim on them (it died).
+    #[arg(long, value_name = "SECS", default_value_t = 30)]
+    pub lease: u64,
+    /// Print one JSON object a line: one per file, then `{"summary": …}`.
+    #[arg(long)]
+    pub json: bool,
+}
+
 /// A job at a provider (`status`, `delete`).
 #[derive(Debug, clap::Args)]
 pub struct JobArgs {
@@ -149,4 +198,18 @@ fn parse_option(text: &str) -> Result<(String, serde_json::Value), String> {
     let value =
         serde_json::from_str(value).unwrap_or_else(|_| serde_json::Value::String(value.to_owned()));
     Ok((key.to_owned(), value))
+}
+
+fn parse_limit(text: &str) -> Result<(String, usize), String> {
+    let (name, n) = text
+        .split_once('=')
+        .ok_or_else(|| format!("{text:?} is not NAME=N"))?;
+    let n: usize = n
+        .trim()
+        .parse()
+        .map_err(|_| format!("{text:?}: N must be a whole number"))?;
+    if n == 0 || name.trim().is_empty() {
+        return Err(format!("{text:?}: a limit needs a name and at least 1"));
+    }
+    Ok((name.trim().to_owned(), n))
 }

@@ -1,6 +1,7 @@
 //! `multiconvert`: convert files locally or through a vendor API, with failover.
 
 mod args;
+mod batch;
 mod progress;
 mod providers;
 mod report;
@@ -52,6 +53,7 @@ fn main() -> ExitCode {
 async fn run(cli: Cli) -> u8 {
     match cli.command {
         Command::Convert(args) => convert(args).await,
+        Command::Batch(args) => batch::run(args).await,
         Command::Status(args) => status(args).await,
         Command::Delete(args) => delete(args).await,
         Command::Providers(args) => list_providers(args).await,

@@ -62,37 +62,51 @@ pub fn build_for(
     choice: ProviderChoice,
     request: Option<&multiconvert_core::JobRequest>,
 ) -> Result<Built> {
-    Ok(Built::Single(match choice {
-        ProviderChoice::Local => Arc::new(Local::from_env()?),
-        ProviderChoice::Office => Arc::new(Office::from_env()?),
-        ProviderChoice::OnlineConvert => Arc::new(OnlineConvert::from_env()?),
-        ProviderChoice::Convertapi => Arc::new(ConvertApi::from_env()?),
+    let mut members = members(choice)?;
+    if members.len() == 1 {
+        return Ok(Built::Single(members.remove(0)));
+    }
+    if !online_convert_configured() && !convertapi_configured() {
+        // Only the local providers: the one that serves the request, so its errors name it.
+        let serves = |p: &Arc<dyn ConversionProvider>| {
+            request.is_some_and(|r| p.info().capabilities.refusal(r).is_none())
+        };
+        let local = members.remove(0);
+        return Ok(Built::Single(match members.pop() {
+            Some(office) if !serves(&local) && serves(&office) => office,
+            _ => local,
+        }));
+    }
+    let mut router = Failover::builder();
+    for member in members {
+        router = router.member(member);
+    }
+    Ok(Built::Router(Arc::new(router.build()?)))
+}
+
+/// The providers `choice` names, in failover order: one, or for `Auto` the configured vendors
+/// (online-convert, then ConvertAPI), then the image provider, then LibreOffice when found.
+pub fn members(choice: ProviderChoice) -> Result<Vec<Arc<dyn ConversionProvider>>> {
+    Ok(match choice {
+        ProviderChoice::Local => vec![Arc::new(Local::from_env()?)],
+        ProviderChoice::Office => vec![Arc::new(Office::from_env()?)],
+        ProviderChoice::OnlineConvert => vec![Arc::new(OnlineConvert::from_env()?)],
+        ProviderChoice::Convertapi => vec![Arc::new(ConvertApi::from_env()?)],
         ProviderChoice::Auto => {
-            let mut vendors: Vec<Arc<dyn ConversionProvider>> = Vec::new();
+            let mut members: Vec<Arc<dyn ConversionProvider>> = Vec::new();
             if online_convert_configured() {
-                vendors.push(Arc::new(OnlineConvert::from_env()?));
+                members.push(Arc::new(OnlineConvert::from_env()?));
             }
             if convertapi_configured() {
-                vendors.push(Arc::new(ConvertApi::from_env()?));
+                members.push(Arc::new(ConvertApi::from_env()?));
             }
-            let local: Arc<dyn ConversionProvider> = Arc::new(Local::from_env()?);
-            let office = office().map(|o| Arc::new(o) as Arc<dyn ConversionProvider>);
-            if vendors.is_empty() {
-                let serves = |p: &Arc<dyn ConversionProvider>| {
-                    request.is_some_and(|r| p.info().capabilities.refusal(r).is_none())
-                };
-                return Ok(Built::Single(match office {
-                    Some(office) if !serves(&local) && serves(&office) => office,
-                    _ => local,
-                }));
+            members.push(Arc::new(Local::from_env()?));
+            if let Some(office) = office() {
+                members.push(Arc::new(office));
             }
-            let mut router = Failover::builder();
-            for member in vendors.into_iter().chain([local]).chain(office) {
-                router = router.member(member);
-            }
-            return Ok(Built::Router(Arc::new(router.build()?)));
+            members
         }
-    }))
+    })
 }
 
 /// What provider `name` can do, configured or not (built with placeholder credentials when it

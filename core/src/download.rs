@@ -158,6 +158,62 @@ fn io_error(provider: &str, message: String, e: std::io::Error) -> Error {
     Error::new(ErrorKind::Io, provider.to_owned(), Operation::Save, message).with_source(e)
 }
 
+const PARTIAL_SUFFIX: &str = ".part";
+const PARTIAL_RANDOM: usize = 6;
+
+fn partial_prefix(target: &Path) -> String {
+    let name = target
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    format!(".{name}.")
+}
+
+/// Removes the temporary files that saves of `target` killed midway (a crash, `SIGKILL`) left
+/// beside it, and returns how many it removed. A save that fails in-process cleans up after
+/// itself; only a process that died leaves one.
+///
+/// Call it only while no other save to `target` is running (e.g. while holding a claim on the
+/// job that owns it): a live save's temporary file looks the same.
+///
+/// ```
+/// let dir = tempfile::tempdir().unwrap();
+/// let target = dir.path().join("report.pdf");
+/// std::fs::write(dir.path().join(".report.pdf.a1B2c3.part"), b"half").unwrap();
+/// std::fs::write(dir.path().join("report.pdf.part"), b"not ours").unwrap();
+/// assert_eq!(multiconvert_core::remove_partial_saves(&target).unwrap(), 1);
+/// assert!(dir.path().join("report.pdf.part").exists());
+/// ```
+pub fn remove_partial_saves(target: &Path) -> std::io::Result<usize> {
+    let dir = match target.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let prefix = partial_prefix(target);
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(e),
+    };
+    let mut removed = 0;
+    for entry in entries {
+        let entry = entry?;
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        let ours = name
+            .strip_prefix(&prefix)
+            .and_then(|rest| rest.strip_suffix(PARTIAL_SUFFIX))
+            .is_some_and(|random| {
+                random.len() == PARTIAL_RANDOM && random.bytes().all(|b| b.is_ascii_alphanumeric())
+            });
+        if ours && entry.file_type()?.is_file() {
+            std::fs::remove_file(entry.path())?;
+            removed += 1;
+        }
+    }
+    Ok(removed)
+}
+
 /// Writes `stream` to `dest`.
 ///
 /// `dest` is a directory (existing, or ending in a separator: the file is named after
@@ -207,7 +263,13 @@ pub async fn save_stream(
     }
 
     let mut builder = tempfile::Builder::new();
-    builder.prefix(".multiconvert-").suffix(".part");
+    // Named after its destination, so a save killed midway can be found and swept by whoever
+    // next saves the same file (see `remove_partial_saves`).
+    let prefix = partial_prefix(&target);
+    builder
+        .prefix(&prefix)
+        .rand_bytes(PARTIAL_RANDOM)
+        .suffix(PARTIAL_SUFFIX);
     // A temporary file is private (0600); the saved output should be an ordinary file.
     #[cfg(unix)]
     {

@@ -466,6 +466,14 @@ impl ConversionProvider for Failover {
         }))
     }
 
+    /// Resumes at the member that owns `handle`.
+    async fn resume(&self, handle: &JobHandle, request: &JobRequest) -> Result<JobHandle> {
+        let owner = self.owner(&handle.provider, Operation::Submit)?;
+        let mut resumed = owner.resume(handle, request).await?;
+        resumed.provider = owner.info().name.to_string();
+        Ok(resumed)
+    }
+
     async fn delete(&self, handle: &JobHandle) -> Result<()> {
         self.owner(&handle.provider, Operation::Delete)?
             .delete(handle)

@@ -42,7 +42,9 @@ pub mod wrappers;
 
 pub use callback::CallbackSigner;
 pub use capabilities::{Capabilities, FormatTable, ProviderInfo};
-pub use download::{distinct_filenames, safe_filename, Overwrite, SaveOptions, Saved};
+pub use download::{
+    distinct_filenames, remove_partial_saves, safe_filename, Overwrite, SaveOptions, Saved,
+};
 pub use error::{Attempt, Delivery, Error, ErrorKind, Operation, Result};
 pub use model::{
     Checksum, CloudLocation, Conversion, Input, InputKind, InputSource, Job, JobConversion,

@@ -54,6 +54,9 @@ pub struct JobRequest {
     pub callback_signer: Option<crate::CallbackSigner>,
     /// Told about every uploaded chunk, for progress bars.
     pub upload_progress: Option<crate::upload::Progress>,
+    /// Told the job's handle before the job can start (see
+    /// [`SubmitJournal`](crate::shared::SubmitJournal)).
+    pub journal: Option<Arc<dyn crate::shared::SubmitJournal>>,
 }
 
 impl JobRequest {
@@ -118,6 +121,21 @@ impl JobRequest {
     pub fn upload_progress(mut self, progress: crate::upload::Progress) -> Self {
         self.upload_progress = Some(progress);
         self
+    }
+    /// Reports the job's handle to `journal` before the job can start; with an
+    /// [`idempotency_key`](Self::idempotency_key), a crash at any point can then be resumed
+    /// ([`ConversionProvider::resume`](crate::ConversionProvider::resume)) without a second job.
+    pub fn journal(mut self, journal: Arc<dyn crate::shared::SubmitJournal>) -> Self {
+        self.journal = Some(journal);
+        self
+    }
+    /// Tells the request's journal, if any, about `handle`. Providers call it once the job's id is
+    /// known and before anything that could start the conversion is sent.
+    pub async fn record_handle(&self, handle: &JobHandle) -> crate::Result<()> {
+        match &self.journal {
+            Some(journal) => journal.record_handle(handle).await,
+            None => Ok(()),
+        }
     }
     /// Sets the idempotency key.
     pub fn idempotency_key(mut self, key: impl Into<String>) -> Self {
@@ -637,6 +655,9 @@ pub struct Job {
     pub outputs: Vec<Output>,
     /// Errors and warnings the vendor reported.
     pub messages: Vec<JobMessage>,
+    /// What the vendor said the job cost, in its own unit (ConvertAPI's `ConversionCost`,
+    /// online-convert's `spent` credits), when it said.
+    pub cost: Option<u64>,
     /// The vendor's raw reply, for what the model does not name. `Debug` shows it redacted.
     pub raw: Option<Value>,
 }
@@ -651,6 +672,7 @@ impl Job {
             conversions: Vec::new(),
             outputs: Vec::new(),
             messages: Vec::new(),
+            cost: None,
             raw: None,
         }
     }
@@ -684,6 +706,7 @@ impl fmt::Debug for Job {
             .field("conversions", &self.conversions)
             .field("outputs", &self.outputs)
             .field("messages", &self.messages)
+            .field("cost", &self.cost)
             .field("raw", &self.raw.as_ref().map(redact_json))
             .finish()
     }

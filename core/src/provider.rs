@@ -72,6 +72,22 @@ pub trait ConversionProvider: Send + Sync + fmt::Debug {
     /// Deletes (or cancels) a job and its stored files.
     async fn delete(&self, handle: &JobHandle) -> Result<()>;
 
+    /// Takes up a job that a [`SubmitJournal`](crate::shared::SubmitJournal) recorded for
+    /// `request` in a process that has since ended (or lost its claim on it), and returns the
+    /// handle to wait on: `handle` when the job exists at the vendor, else a submission of
+    /// `request` (it never arrived: with the same idempotency key, nothing runs twice).
+    ///
+    /// The default polls `handle` and submits only on [`NotFound`](ErrorKind::NotFound).
+    /// Providers override it where a recorded job can be half-built (a staged job whose inputs
+    /// were still uploading) or dies with the process that ran it (in-process providers).
+    async fn resume(&self, handle: &JobHandle, request: &JobRequest) -> Result<JobHandle> {
+        match self.poll(handle).await {
+            Ok(_) => Ok(handle.clone()),
+            Err(e) if e.kind() == ErrorKind::NotFound => self.submit(request).await,
+            Err(e) => Err(e),
+        }
+    }
+
     /// Streams an output. The default is a plain `GET` of its URL that sends no secret.
     async fn download(&self, output: &Output) -> Result<ByteStream> {
         crate::http::default_download(&self.info().name, output).await

@@ -1,4 +1,5 @@
-//! Providers that wrap providers: tracing and timeouts, around any provider or a router.
+//! Providers that wrap providers: tracing, timeouts and concurrency limits, around any provider
+//! or a router.
 //!
 //! Order relative to the retry loop: the retry loop lives *inside* each vendor provider's HTTP
 //! client, so a wrapper sees one operation, retries included. [`WithTimeout`] therefore bounds
@@ -7,7 +8,8 @@
 //! (`Traced::new(WithTimeout::new(p, …))`) to see timeouts in the trace; around a
 //! [`Failover`](crate::failover::Failover), both apply to the router's whole decision.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -61,6 +63,20 @@ impl ConversionProvider for Traced {
         span.in_scope(|| match &result {
             Ok(job) => tracing::debug!(status = %job.status, "polled"),
             Err(e) => tracing::warn!(kind = %e.kind(), error = %e, "poll failed"),
+        });
+        result
+    }
+
+    async fn resume(&self, handle: &JobHandle, request: &JobRequest) -> Result<JobHandle> {
+        let span = tracing::info_span!("multiconvert.resume", provider = %handle.provider, job = %handle.id);
+        let result = self
+            .inner
+            .resume(handle, request)
+            .instrument(span.clone())
+            .await;
+        span.in_scope(|| match &result {
+            Ok(h) => tracing::info!(job = %h.id, resubmitted = h.id != handle.id, "resumed"),
+            Err(e) => tracing::warn!(kind = %e.kind(), error = %e, "resume failed"),
         });
         result
     }
@@ -149,6 +165,15 @@ impl ConversionProvider for WithTimeout {
         self.bound(self.other, Operation::Poll, self.inner.poll(handle))
             .await
     }
+    /// Bounded like a submit: a resume may submit.
+    async fn resume(&self, handle: &JobHandle, request: &JobRequest) -> Result<JobHandle> {
+        self.bound(
+            self.submit,
+            Operation::Submit,
+            self.inner.resume(handle, request),
+        )
+        .await
+    }
     fn webhook(&self, request: &WebhookRequest) -> Result<WebhookEvent> {
         self.inner.webhook(request)
     }
@@ -161,5 +186,105 @@ impl ConversionProvider for WithTimeout {
     async fn download(&self, output: &Output) -> Result<ByteStream> {
         self.bound(self.other, Operation::Download, self.inner.download(output))
             .await
+    }
+}
+
+/// At most `n` jobs at once at a provider (a vendor account's concurrency allowance, a machine's
+/// cores): a submit (or resume) waits for a free slot, which its job holds until a poll sees the
+/// job end, the job is deleted, or [`release`](Limited::release) gives it back. A submit that
+/// fails frees its slot at once.
+///
+/// ```
+/// use std::sync::Arc;
+/// use multiconvert_core::wrappers::Limited;
+/// # fn provider() -> Arc<dyn multiconvert_core::ConversionProvider> { unimplemented!() }
+/// # fn doc() {
+/// let vendor = Arc::new(Limited::new(provider(), 4)); // four jobs at a time, however many callers
+/// # }
+/// ```
+#[derive(Debug)]
+pub struct Limited {
+    inner: Arc<dyn ConversionProvider>,
+    slots: Arc<tokio::sync::Semaphore>,
+    held: Mutex<HashMap<String, tokio::sync::OwnedSemaphorePermit>>,
+}
+
+impl Limited {
+    /// Wraps `inner` with `n` slots (at least one).
+    pub fn new(inner: Arc<dyn ConversionProvider>, n: usize) -> Self {
+        Limited {
+            inner,
+            slots: Arc::new(tokio::sync::Semaphore::new(n.max(1))),
+            held: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Frees the slot of `handle`'s job (a caller that stops following a job before it ends).
+    pub fn release(&self, handle: &JobHandle) {
+        self.held().remove(&handle.id);
+    }
+
+    /// Slots free now.
+    pub fn available(&self) -> usize {
+        self.slots.available_permits()
+    }
+
+    fn held(
+        &self,
+    ) -> std::sync::MutexGuard<'_, HashMap<String, tokio::sync::OwnedSemaphorePermit>> {
+        self.held.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    async fn in_slot(
+        &self,
+        start: impl std::future::Future<Output = Result<JobHandle>>,
+    ) -> Result<JobHandle> {
+        // The semaphore is never closed, so acquiring only waits.
+        let permit = self.slots.clone().acquire_owned().await.map_err(|_| {
+            Error::new(
+                ErrorKind::Config,
+                self.inner.info().name.clone(),
+                Operation::Submit,
+                "the provider's slots were closed",
+            )
+        })?;
+        let handle = start.await?;
+        self.held().insert(handle.id.clone(), permit);
+        Ok(handle)
+    }
+}
+
+#[async_trait]
+impl ConversionProvider for Limited {
+    fn info(&self) -> &ProviderInfo {
+        self.inner.info()
+    }
+    async fn submit(&self, request: &JobRequest) -> Result<JobHandle> {
+        self.in_slot(self.inner.submit(request)).await
+    }
+    async fn resume(&self, handle: &JobHandle, request: &JobRequest) -> Result<JobHandle> {
+        let resumed = self.in_slot(self.inner.resume(handle, request)).await?;
+        if resumed.id != handle.id {
+            self.release(handle);
+        }
+        Ok(resumed)
+    }
+    async fn poll(&self, handle: &JobHandle) -> Result<Job> {
+        let job = self.inner.poll(handle).await?;
+        if job.status.is_terminal() {
+            self.release(handle);
+        }
+        Ok(job)
+    }
+    fn webhook(&self, request: &WebhookRequest) -> Result<WebhookEvent> {
+        self.inner.webhook(request)
+    }
+    async fn delete(&self, handle: &JobHandle) -> Result<()> {
+        let result = self.inner.delete(handle).await;
+        self.release(handle);
+        result
+    }
+    async fn download(&self, output: &Output) -> Result<ByteStream> {
+        self.inner.download(output).await
     }
 }

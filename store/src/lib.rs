@@ -81,6 +81,8 @@ pub struct Submission {
     pub digest: String,
     /// What it converts (a file path, a URL), for the application.
     pub source: String,
+    /// The batch it belongs to, if any: workers of one batch claim its jobs only.
+    pub batch: Option<String>,
 }
 
 impl Submission {
@@ -96,7 +98,14 @@ impl Submission {
             provider: provider.into(),
             digest: digest.into(),
             source: source.into(),
+            batch: None,
         }
+    }
+
+    /// Puts the submission in batch `batch`.
+    pub fn in_batch(mut self, batch: impl Into<String>) -> Self {
+        self.batch = Some(batch.into());
+        self
     }
 }
 
@@ -114,6 +123,8 @@ pub struct Entry {
     pub status: Option<JobStatus>,
     /// What the vendor said it cost.
     pub cost: Option<u64>,
+    /// Why it failed, when it did without a job to show it (see [`Store::record_error`]).
+    pub error: Option<String>,
 }
 
 type Row = (
@@ -121,26 +132,36 @@ type Row = (
     String,
     String,
     String,
+    Option<String>,
     String,
     Option<String>,
     Option<String>,
     Option<i64>,
+    Option<String>,
 );
 
 /// The columns an [`Entry`] is read from, for `concat!` (SQL stays a compile-time constant).
 macro_rules! columns {
     () => {
-        "job_key, provider, digest, source, state, handle, status, cost"
+        "job_key, provider, digest, source, batch, state, handle, status, cost, error"
     };
 }
 
-/// The claiming update, with the backend's row-locking clause.
+/// The states of an entry not ended yet.
+macro_rules! unfinished {
+    () => {
+        "state IN ('pending', 'submitted')"
+    };
+}
+
+/// The claiming update, with the backend's row-locking clause; `$5` is the batch.
 macro_rules! claim_sql {
     ($lock:literal) => {
         concat!(
             "UPDATE jobs SET claimed_by = $1, claimed_at = $2 WHERE job_key IN ( ",
-            "SELECT job_key FROM jobs WHERE state = 'pending' ",
-            "AND (claimed_by IS NULL OR claimed_at < $3) ",
+            "SELECT job_key FROM jobs WHERE ",
+            unfinished!(),
+            " AND batch = $5 AND (claimed_by IS NULL OR claimed_at < $3) ",
             "ORDER BY created_at, job_key LIMIT $4 ",
             $lock,
             ") RETURNING ",
@@ -149,19 +170,25 @@ macro_rules! claim_sql {
     };
 }
 
+const INSERT_SUBMISSION: &str =
+    "INSERT INTO jobs (job_key, provider, digest, source, batch, state, created_at, updated_at) \
+     VALUES ($1, $2, $3, $4, $5, 'pending', $6, $6) ON CONFLICT (job_key) DO NOTHING";
+
 fn entry(row: Row) -> Entry {
-    let (key, provider, digest, source, state, handle, status, cost) = row;
+    let (key, provider, digest, source, batch, state, handle, status, cost, error) = row;
     Entry {
         submission: Submission {
             key,
             provider,
             digest,
             source,
+            batch,
         },
         state: State::parse(&state),
         handle: handle.and_then(|h| serde_json::from_str(&h).ok()),
         status: status.map(|s| JobStatus::parse(&s)),
         cost: cost.and_then(|c| u64::try_from(c).ok()),
+        error,
     }
 }
 
@@ -175,6 +202,7 @@ enum Backend {
 #[derive(Clone, Debug)]
 pub struct Store {
     backend: Backend,
+    writes: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 fn failed(what: &str, e: impl std::error::Error + Send + Sync + 'static) -> Error {
@@ -199,12 +227,13 @@ fn now() -> i64 {
 /// Runs one statement on whichever backend, with the same SQL (`$1`… placeholders, which both
 /// take) and binds; evaluates to the rows affected.
 macro_rules! execute {
-    ($store:expr, $sql:expr $(, $arg:expr)* $(,)?) => {
+    ($store:expr, $sql:expr $(, $arg:expr)* $(,)?) => {{
+        $store.writes.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         match &$store.backend {
             Backend::Sqlite(pool) => sqlx::query($sql)$(.bind($arg))*.execute(pool).await.map(|r| r.rows_affected()),
             Backend::Postgres(pool) => sqlx::query($sql)$(.bind($arg))*.execute(pool).await.map(|r| r.rows_affected()),
         }
-    };
+    }};
 }
 
 /// Like [`execute!`], fetching rows of type `$row`.
@@ -257,7 +286,92 @@ impl Store {
                 .map_err(|e| failed("apply its migrations", e))?;
             Backend::Sqlite(pool)
         };
-        Ok(Store { backend })
+        Ok(Store {
+            backend,
+            writes: Default::default(),
+        })
+    }
+
+    /// How many write statements this handle (and its clones) sent: what the benchmark counts
+    /// per job.
+    pub fn writes(&self) -> u64 {
+        self.writes.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// [`record_submission`](Self::record_submission) for many, in one transaction (one sync to
+    /// disk for a whole batch); returns how many were new.
+    pub async fn record_submissions(&self, submissions: &[Submission]) -> Result<u64> {
+        let at = now();
+        let sql = INSERT_SUBMISSION;
+        self.writes
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        macro_rules! all_in_one {
+            ($pool:expr) => {
+                async {
+                    let mut tx = $pool.begin().await?;
+                    let mut added = 0;
+                    for s in submissions {
+                        added += sqlx::query(sql)
+                            .bind(&s.key)
+                            .bind(&s.provider)
+                            .bind(&s.digest)
+                            .bind(&s.source)
+                            .bind(&s.batch)
+                            .bind(at)
+                            .execute(&mut *tx)
+                            .await?
+                            .rows_affected();
+                    }
+                    tx.commit().await?;
+                    Ok::<u64, sqlx::Error>(added)
+                }
+                .await
+            };
+        }
+        match &self.backend {
+            Backend::Sqlite(pool) => all_in_one!(pool),
+            Backend::Postgres(pool) => all_in_one!(pool),
+        }
+        .map_err(|e| failed("record submissions", e))
+    }
+
+    /// Every entry of batch `batch`, oldest first.
+    pub async fn batch_entries(&self, batch: &str) -> Result<Vec<Entry>> {
+        let sql = concat!(
+            "SELECT ",
+            columns!(),
+            " FROM jobs WHERE batch = $1 ORDER BY created_at, job_key"
+        );
+        let rows = fetch!(self, Row, sql, batch).map_err(|e| failed("read the journal", e))?;
+        Ok(rows.into_iter().map(entry).collect())
+    }
+
+    /// Creates database `name` on the PostgreSQL server `admin_url` connects to (as a user
+    /// allowed to), and returns its URL: a private database for a test, or a setup script's.
+    /// `name` must be a plain identifier (`[a-z0-9_]`, starting with a letter).
+    pub async fn create_postgres_database(admin_url: &str, name: &str) -> Result<String> {
+        use sqlx::Connection;
+        let plain = name.starts_with(|c: char| c.is_ascii_lowercase())
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+        let base = admin_url.rsplit_once('/').map(|(base, _)| base);
+        let (true, Some(base)) = (plain, base) else {
+            return Err(Error::new(
+                ErrorKind::InvalidInput,
+                "store",
+                Operation::Other("store"),
+                "a database name is [a-z0-9_] and the URL ends in /DATABASE",
+            ));
+        };
+        let mut conn = sqlx::PgConnection::connect(admin_url)
+            .await
+            .map_err(|e| failed("connect to PostgreSQL", e))?;
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&mut conn)
+            .await
+            .map_err(|e| failed("create a database", e))?;
+        Ok(format!("{base}/{name}"))
     }
 
     /// Which backend this is: `sqlite` or `postgres`.
@@ -274,25 +388,26 @@ impl Store {
         let at = now();
         let added = execute!(
             self,
-            "INSERT INTO jobs (job_key, provider, digest, source, state, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, 'pending', $5, $5) ON CONFLICT (job_key) DO NOTHING",
+            INSERT_SUBMISSION,
             &s.key,
             &s.provider,
             &s.digest,
             &s.source,
+            &s.batch,
             at,
         )
         .map_err(|e| failed("record a submission", e))?;
         Ok(added == 1)
     }
 
-    /// Records the handle the vendor answered with.
+    /// Records the handle the vendor answered with (a later one replaces it while the job is
+    /// unfinished: a router that moved to another member, a resumed submission).
     pub async fn record_handle(&self, key: &str, handle: &JobHandle) -> Result<()> {
         // The token is serialised on purpose: the store is what lets another process resume.
         let json = serde_json::to_string(handle).map_err(|e| failed("serialise a handle", e))?;
         self.update(
             "UPDATE jobs SET handle = $2, provider = $3, state = 'submitted', updated_at = $4 \
-             WHERE job_key = $1 AND state = 'pending'",
+             WHERE job_key = $1 AND state IN ('pending', 'submitted')",
             key,
             [Some(json), Some(handle.provider.clone())],
         )
@@ -327,17 +442,47 @@ impl Store {
         Ok(())
     }
 
-    /// Records an output saved to disk.
+    /// Records an output saved to disk (again: the size is updated). Recording a path before
+    /// the download, with size 0, marks it as this job's, so a resumed run may replace it.
     pub async fn record_output(&self, key: &str, path: &str, size: u64) -> Result<()> {
         execute!(
             self,
-            "INSERT INTO outputs (job_key, path, size) VALUES ($1, $2, $3) ON CONFLICT (job_key, path) DO NOTHING",
+            "INSERT INTO outputs (job_key, path, size) VALUES ($1, $2, $3) \
+             ON CONFLICT (job_key, path) DO UPDATE SET size = excluded.size",
             key,
             path,
             i64::try_from(size).unwrap_or(i64::MAX),
         )
         .map_err(|e| failed("record an output", e))?;
         Ok(())
+    }
+
+    /// Records that the job failed for `reason` (ending it), when there is no job status to say
+    /// so: the submission was refused, the outputs could not be saved.
+    pub async fn record_error(&self, key: &str, reason: &str) -> Result<()> {
+        execute!(
+            self,
+            "UPDATE jobs SET state = 'failed', error = $2, updated_at = $3 WHERE job_key = $1",
+            key,
+            reason,
+            now(),
+        )
+        .map_err(|e| failed("record a failure", e))?;
+        Ok(())
+    }
+
+    /// A [`SubmitJournal`](multiconvert_core::shared::SubmitJournal) that records the handles
+    /// of the submission journaled under `key`: set it on the request
+    /// ([`JobRequest::journal`](multiconvert_core::JobRequest::journal)) so the handle is durable
+    /// before the job can start.
+    pub fn journal(
+        &self,
+        key: &str,
+    ) -> std::sync::Arc<dyn multiconvert_core::shared::SubmitJournal> {
+        std::sync::Arc::new(Journal {
+            store: self.clone(),
+            key: key.to_owned(),
+        })
     }
 
     /// Records what the vendor said the job cost.
@@ -377,7 +522,9 @@ impl Store {
         let sql = concat!(
             "SELECT ",
             columns!(),
-            " FROM jobs WHERE state IN ('pending', 'submitted') ORDER BY created_at, job_key"
+            " FROM jobs WHERE ",
+            unfinished!(),
+            " ORDER BY created_at, job_key"
         );
         let rows = fetch!(self, Row, sql).map_err(|e| failed("read the journal", e))?;
         Ok(rows.into_iter().map(entry).collect())
@@ -461,10 +608,17 @@ impl Store {
         }))
     }
 
-    /// Claims up to `limit` pending entries for `worker`, oldest first, that no other worker
-    /// holds (a claim older than `stale` is taken over: its worker died). No entry is ever
-    /// handed to two live workers.
-    pub async fn claim(&self, worker: &str, limit: u32, stale: Duration) -> Result<Vec<Entry>> {
+    /// Claims up to `limit` unfinished entries (pending or submitted) of batch `batch` for
+    /// `worker`, oldest first, that no other worker holds (a claim older than `stale` is taken
+    /// over: its worker died; a live worker [`renew`](Self::renew)s its claims). No entry is
+    /// ever handed to two live workers.
+    pub async fn claim(
+        &self,
+        batch: &str,
+        worker: &str,
+        limit: u32,
+        stale: Duration,
+    ) -> Result<Vec<Entry>> {
         let at = now();
         let before = at - i64::try_from(stale.as_millis()).unwrap_or(i64::MAX);
         // PostgreSQL skips rows another transaction is claiming; SQLite has one writer at a
@@ -473,11 +627,71 @@ impl Store {
             Backend::Sqlite(_) => claim_sql!(""),
             Backend::Postgres(_) => claim_sql!("FOR UPDATE SKIP LOCKED"),
         };
-        let rows = fetch!(self, Row, sql, worker, at, before, i64::from(limit))
+        let rows = fetch!(self, Row, sql, worker, at, before, i64::from(limit), batch)
             .map_err(|e| failed("claim work", e))?;
         let mut claimed: Vec<Entry> = rows.into_iter().map(entry).collect();
         claimed.sort_by(|a, b| a.submission.key.cmp(&b.submission.key));
         Ok(claimed)
+    }
+
+    /// Renews every claim `worker` holds on unfinished entries (a heartbeat: call it well within
+    /// the `stale` period given to [`claim`](Self::claim)); returns how many it holds.
+    pub async fn renew(&self, worker: &str) -> Result<u64> {
+        execute!(
+            self,
+            concat!(
+                "UPDATE jobs SET claimed_at = $2 WHERE claimed_by = $1 AND ",
+                unfinished!()
+            ),
+            worker,
+            now(),
+        )
+        .map_err(|e| failed("renew claims", e))
+    }
+
+    /// Gives up `worker`'s claim on `key` (it stopped before finishing it), so another worker
+    /// takes it at once.
+    pub async fn release(&self, worker: &str, key: &str) -> Result<()> {
+        execute!(
+            self,
+            "UPDATE jobs SET claimed_by = NULL, claimed_at = NULL WHERE claimed_by = $1 AND job_key = $2",
+            worker,
+            key,
+        )
+        .map_err(|e| failed("release a claim", e))?;
+        Ok(())
+    }
+
+    /// How many entries of batch `batch` are unfinished, whoever holds them.
+    pub async fn remaining(&self, batch: &str) -> Result<u64> {
+        let rows = fetch!(
+            self,
+            (i64,),
+            concat!(
+                "SELECT COUNT(*) FROM jobs WHERE batch = $1 AND ",
+                unfinished!()
+            ),
+            batch
+        )
+        .map_err(|e| failed("count the work left", e))?;
+        Ok(rows
+            .first()
+            .and_then(|(n,)| u64::try_from(*n).ok())
+            .unwrap_or(0))
+    }
+}
+
+/// [`Store::journal`]'s journal.
+#[derive(Debug)]
+struct Journal {
+    store: Store,
+    key: String,
+}
+
+#[multiconvert_core::async_trait]
+impl multiconvert_core::shared::SubmitJournal for Journal {
+    async fn record_handle(&self, handle: &JobHandle) -> Result<()> {
+        self.store.record_handle(&self.key, handle).await
     }
 }
 

@@ -14,7 +14,7 @@ mod common;
 use common::databases;
 
 fn submission(key: &str) -> Submission {
-    Submission::new(key, "convertapi", "sha256:abc", format!("in/{key}.docx"))
+    Submission::new(key, "convertapi", "sha256:abc", format!("in/{key}.docx")).in_batch("b1")
 }
 
 #[tokio::test]
@@ -141,7 +141,7 @@ async fn workers_on_several_instances_never_claim_the_same_job() {
                 let mut mine = Vec::new();
                 loop {
                     let claimed = store
-                        .claim(&format!("worker-{w}"), 3, Duration::from_secs(3600))
+                        .claim("b1", &format!("worker-{w}"), 3, Duration::from_secs(3600))
                         .await
                         .unwrap();
                     if claimed.is_empty() {
@@ -168,19 +168,22 @@ async fn workers_on_several_instances_never_claim_the_same_job() {
         }
         seed.record_submission(&submission("late")).await.unwrap();
         assert_eq!(
-            seed.claim("a", 1, Duration::from_secs(3600))
+            seed.claim("b1", "a", 1, Duration::from_secs(3600))
                 .await
                 .unwrap()
                 .len(),
             1
         );
         assert!(seed
-            .claim("b", 1, Duration::from_secs(3600))
+            .claim("b1", "b", 1, Duration::from_secs(3600))
             .await
             .unwrap()
             .is_empty());
         tokio::time::sleep(Duration::from_millis(20)).await;
-        let taken = seed.claim("b", 1, Duration::from_millis(5)).await.unwrap();
+        let taken = seed
+            .claim("b1", "b", 1, Duration::from_millis(5))
+            .await
+            .unwrap();
         assert_eq!(taken[0].submission.key, "late", "{backend}");
     }
 }
@@ -195,4 +198,60 @@ async fn a_bad_url_is_a_clear_error() {
         .await
         .unwrap_err();
     assert!(e.message().contains("SQLite"), "{e}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_workers_jobs_are_taken_over_and_a_live_ones_are_not() {
+    for (url, _keep) in databases().await {
+        let store = Store::open(&url).await.unwrap();
+        let backend = store.backend();
+        for key in ["a", "b", "c"] {
+            store.record_submission(&submission(key)).await.unwrap();
+        }
+        let other = Submission::new("z", "local", "d", "in/z.png").in_batch("b2");
+        store.record_submission(&other).await.unwrap();
+        let lease = Duration::from_millis(300);
+
+        let first = store.claim("b1", "w1", 2, lease).await.unwrap();
+        assert_eq!(first.len(), 2, "{backend}");
+        // Submitted (the vendor has the job), then w1 dies: its claim is taken over once stale.
+        let handle = JobHandle::new("convertapi", "0123456789abcdefghijklmnopqrstuv");
+        store
+            .journal(&first[0].submission.key)
+            .record_handle(&handle)
+            .await
+            .unwrap();
+        let rest = store.claim("b1", "w2", 10, lease).await.unwrap();
+        assert_eq!(rest.len(), 1, "{backend}: only the unclaimed one");
+        assert_eq!(store.remaining("b1").await.unwrap(), 3);
+        assert_eq!(store.remaining("b2").await.unwrap(), 1);
+
+        // w2 stays alive (renews); w1 does not.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert_eq!(store.renew("w2").await.unwrap(), 1);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let taken = store.claim("b1", "w3", 10, lease).await.unwrap();
+        let keys: Vec<_> = taken.iter().map(|e| e.submission.key.as_str()).collect();
+        assert_eq!(keys, ["a", "b"], "{backend}: w1's, not w2's");
+        let resumed = taken.iter().find(|e| e.state == State::Submitted).unwrap();
+        assert_eq!(resumed.handle.as_ref(), Some(&handle), "{backend}");
+
+        // Released, a claim is free at once; an ended entry is never claimed.
+        store.release("w2", &rest[0].submission.key).await.unwrap();
+        store
+            .record_error(&taken[1].submission.key, "unsupported")
+            .await
+            .unwrap();
+        let again = store.claim("b1", "w4", 10, lease).await.unwrap();
+        assert_eq!(again.len(), 1, "{backend}");
+        assert_eq!(again[0].submission.key, rest[0].submission.key);
+        let failed = store
+            .entry(&taken[1].submission.key)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(failed.state, State::Failed);
+        assert_eq!(failed.error.as_deref(), Some("unsupported"));
+        assert_eq!(store.remaining("b1").await.unwrap(), 2, "{backend}");
+    }
 }

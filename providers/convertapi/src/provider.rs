@@ -25,7 +25,7 @@ use crate::request::{
     route_of_job_id, source_format, upload_filename, FileValue, ROUTE_META,
 };
 use crate::response::{
-    classify_poll, classify_submit, parse_error, parse_poll, parse_result, parse_submit,
+    classify_poll, classify_submit, completed_job, parse_error, parse_poll, parse_submit,
     SubmitAnswer,
 };
 use crate::wire::WireUpload;
@@ -293,6 +293,7 @@ impl ConvertApi {
     async fn convert_sync_inner(&self, request: &JobRequest) -> Result<Job> {
         let prepared = self.prepare(request, None).await?;
         let handle = prepared.handle.clone();
+        request.record_handle(&handle).await?;
         let job_id = handle.id.clone();
         let timeout = self.config.conversion_timeout;
         let spec = RequestSpec::new(Operation::Submit)
@@ -301,9 +302,7 @@ impl ConvertApi {
             .timeout(timeout + std::time::Duration::from_secs(10));
         match self.send_convert(&prepared, spec).await {
             Ok((_, _, body)) => {
-                let mut job = Job::new(handle, JobStatus::Completed);
-                job.outputs = parse_result(&body, Operation::Submit)?;
-                job.raw = serde_json::from_slice(&body).ok();
+                let job = completed_job(&handle, &body, Operation::Submit)?;
                 self.remember(&job);
                 Ok(job)
             }
@@ -451,6 +450,7 @@ impl ConvertApi {
     async fn submit_inner(&self, request: &JobRequest) -> Result<JobHandle> {
         let prepared = self.prepare(request, Some(self.config.route)).await?;
         let handle = prepared.handle.clone();
+        request.record_handle(&handle).await?;
         let job_id = handle.id.clone();
         // Refusals (429, 503 throttling) and never-sent requests are resent by the retry loop;
         // anything ambiguous is reconciled below by the JobId, never blindly resent.
@@ -487,9 +487,8 @@ impl ConvertApi {
                 handle.id = id;
                 Ok(handle)
             }
-            SubmitAnswer::Completed(outputs) => {
-                let mut job = Job::new(handle.clone(), JobStatus::Completed);
-                job.outputs = outputs;
+            SubmitAnswer::Completed(body) => {
+                let job = completed_job(&handle, &body, Operation::Submit)?;
                 self.remember(&job);
                 Ok(handle)
             }

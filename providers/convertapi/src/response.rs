@@ -89,8 +89,20 @@ pub enum SubmitAnswer {
     /// The job was accepted under this id.
     Accepted(String),
     /// The conversion already ran and this is its result (the legacy route's `Async=true` is now
-    /// answered synchronously).
-    Completed(Vec<Output>),
+    /// answered synchronously): the raw reply, read with [`completed_job`].
+    Completed(Vec<u8>),
+}
+
+/// A completed job from a conversion result: its outputs, its cost (`ConversionCost`, or the
+/// older `ConversionTime`) and the raw reply.
+pub fn completed_job(handle: &JobHandle, body: &[u8], operation: Operation) -> Result<Job> {
+    let mut job = Job::new(handle.clone(), JobStatus::Completed);
+    job.outputs = parse_result(body, operation)?;
+    job.raw = serde_json::from_slice(body).ok();
+    job.cost = serde_json::from_slice::<WireResult>(body)
+        .ok()
+        .and_then(|r| r.conversion_cost.or(r.conversion_time));
+    Ok(job)
 }
 
 /// Parses a successful submit answer.
@@ -98,7 +110,9 @@ pub fn parse_submit(body: &[u8]) -> Result<SubmitAnswer> {
     let value: Value = serde_json::from_slice(body)
         .map_err(|_| protocol(Operation::Submit, "the reply is not JSON", body))?;
     if value.get("Files").is_some() {
-        return parse_result(body, Operation::Submit).map(SubmitAnswer::Completed);
+        // Checked now, so a malformed result is an error of the submit itself.
+        parse_result(body, Operation::Submit)?;
+        return Ok(SubmitAnswer::Completed(body.to_vec()));
     }
     let id: WireJobId = serde_json::from_value(value)
         .map_err(|_| protocol(Operation::Submit, "the reply has no JobId", body))?;
@@ -125,10 +139,7 @@ pub fn parse_poll(
                     body,
                 ));
             }
-            let mut job = Job::new(handle.clone(), JobStatus::Completed);
-            job.outputs = parse_result(body, op)?;
-            job.raw = serde_json::from_slice(body).ok();
-            Ok(job)
+            completed_job(handle, body, op)
         }
         202 => Ok(Job::new(handle.clone(), JobStatus::Processing)),
         // Another poll of this job is in flight: busy, not an error; the caller polls again.

@@ -131,6 +131,31 @@ impl DiskJobs {
         Ok(job)
     }
 
+    /// Tells `request`'s journal about the job just [`create`](Self::create)d, before it runs;
+    /// when the journal refuses, the job's directory goes and nothing runs.
+    pub async fn journal(
+        &self,
+        request: &multiconvert_core::JobRequest,
+        id: &str,
+    ) -> Result<JobHandle> {
+        let handle = JobHandle::new(self.provider.to_string(), id);
+        if let Err(e) = request.record_handle(&handle).await {
+            let _ = self.delete(&handle).await;
+            return Err(e);
+        }
+        Ok(handle)
+    }
+
+    /// Whether the job ended (completed or failed) and is still on disk: what
+    /// [`resume`](multiconvert_core::ConversionProvider::resume) keeps. Work in progress dies
+    /// with the process that ran it, so anything else is converted again (nothing is paid
+    /// twice: the work never leaves this machine).
+    pub async fn ended(&self, handle: &JobHandle) -> bool {
+        self.poll(handle)
+            .await
+            .is_ok_and(|job| job.status.is_terminal())
+    }
+
     /// Deletes the job and its files.
     pub async fn delete(&self, handle: &JobHandle) -> Result<()> {
         let op = Operation::Delete;

@@ -209,10 +209,18 @@ impl ConversionProvider for Local {
             }
         }
         let (id, dir) = self.jobs.create().await?;
+        let handle = self.jobs.journal(request, &id).await?;
         let jobs = self.jobs.clone();
-        let job_id = id.clone();
-        tokio::task::spawn_blocking(move || run(jobs, job_id, dir, tasks));
-        Ok(JobHandle::new(self.info.name.clone(), id))
+        tokio::task::spawn_blocking(move || run(jobs, id, dir, tasks));
+        Ok(handle)
+    }
+
+    async fn resume(&self, handle: &JobHandle, request: &JobRequest) -> Result<JobHandle> {
+        if self.jobs.ended(handle).await {
+            return Ok(handle.clone());
+        }
+        let _ = self.jobs.delete(handle).await;
+        self.submit(request).await
     }
 
     async fn poll(&self, handle: &JobHandle) -> Result<Job> {

@@ -318,6 +318,7 @@ impl ConversionProvider for Office {
             }
         }
         let (id, dir) = self.jobs.create().await?;
+        let handle = self.jobs.journal(request, &id).await?;
         // Each input in a private directory under the job, named so LibreOffice can tell its type.
         let mut inputs = HashMap::new();
         for (i, input) in request.inputs.iter().enumerate() {
@@ -367,7 +368,15 @@ impl ConversionProvider for Office {
         if let Some(entry) = lock(&self.running).get_mut(&id) {
             entry.task = Some(task);
         }
-        Ok(JobHandle::new(self.info.name.clone(), id))
+        Ok(handle)
+    }
+
+    async fn resume(&self, handle: &JobHandle, request: &JobRequest) -> Result<JobHandle> {
+        if self.jobs.ended(handle).await {
+            return Ok(handle.clone());
+        }
+        let _ = self.delete(handle).await;
+        self.submit(request).await
     }
 
     async fn poll(&self, handle: &JobHandle) -> Result<Job> {

@@ -866,6 +866,12 @@ impl ConversionProvider for OnlineConvert {
         Ok(event)
     }
 
+    async fn resume(&self, handle: &JobHandle, request: &JobRequest) -> Result<JobHandle> {
+        self.resume_inner(handle, request)
+            .await
+            .map_err(|e| self.named(e))
+    }
+
     async fn delete(&self, handle: &JobHandle) -> Result<()> {
         self.call(
             RequestSpec::new(Operation::Delete),
@@ -887,6 +893,15 @@ impl ConversionProvider for OnlineConvert {
     }
 }
 
+/// Before the start nothing converts: an ambiguous failure leaves at most a staged orphan.
+fn staged(e: Error) -> Error {
+    if e.delivery() == Delivery::Ambiguous {
+        e.with_delivery(Delivery::NoJobStarted)
+    } else {
+        e
+    }
+}
+
 impl OnlineConvert {
     async fn submit_inner(&self, request: &JobRequest) -> Result<JobHandle> {
         crate::request::check_complete(request)?;
@@ -896,20 +911,30 @@ impl OnlineConvert {
             && uploads.is_empty()
             && !request.needs_job_id_for_callback();
         if one_shot {
+            // Work starts with the create: the journal learns the handle once it exists (a crash
+            // before that is the one window the one-shot mode keeps open; see `SubmitMode`).
             let (_, job) = self.create_job(request, true).await?;
+            request.record_handle(&job.handle).await?;
             return Ok(job.handle);
         }
-        // Until the start, nothing converts: a failure here leaves at most a staged orphan.
-        let staged = |e: Error| {
-            if e.delivery() == Delivery::Ambiguous {
-                e.with_delivery(Delivery::NoJobStarted)
-            } else {
-                e
-            }
-        };
         let (wire, job) = self.create_job(request, false).await.map_err(staged)?;
         let handle = job.handle;
-        for (inputs_before, input) in (wire.input.len()..).zip(uploads) {
+        request.record_handle(&handle).await?;
+        self.finish_staged(request, &handle, wire.input.len(), uploads)
+            .await?;
+        Ok(handle)
+    }
+
+    /// Uploads `uploads` to a staged job that holds `inputs_before` inputs, then starts it.
+    async fn finish_staged(
+        &self,
+        request: &JobRequest,
+        handle: &JobHandle,
+        inputs_before: usize,
+        uploads: Vec<&Input>,
+    ) -> Result<()> {
+        let handle = handle.clone();
+        for (inputs_before, input) in (inputs_before..).zip(uploads) {
             self.upload_reconciled(
                 &handle,
                 input,
@@ -926,6 +951,28 @@ impl OnlineConvert {
         self.start(&handle, callback.as_ref())
             .await
             .map_err(|e| e.with_job(handle.clone()))?;
-        Ok(handle)
+        Ok(())
+    }
+
+    /// [`resume`](ConversionProvider::resume): a job still staged was left while its inputs
+    /// uploaded; the uploads that did not arrive are sent and the job is started.
+    async fn resume_inner(&self, handle: &JobHandle, request: &JobRequest) -> Result<JobHandle> {
+        let job = match self.get(handle).await {
+            Ok(job) => job,
+            Err(e) if e.kind() == ErrorKind::NotFound => return self.submit_inner(request).await,
+            Err(e) => return Err(e),
+        };
+        if !job.status.is_staged() {
+            return Ok(handle.clone());
+        }
+        let uploads: Vec<&Input> = request.inputs.iter().filter(|i| needs_upload(i)).collect();
+        // The create sent every input that needs no upload; uploads arrive in order after them.
+        let created_with = request.inputs.len() - uploads.len();
+        let arrived = job.inputs.len().saturating_sub(created_with);
+        let missing = uploads.into_iter().skip(arrived).collect();
+        tracing::debug!(provider = %self.info.name, job = %handle.id, arrived, "resuming a staged job");
+        self.finish_staged(request, handle, job.inputs.len(), missing)
+            .await?;
+        Ok(handle.clone())
     }
 }

@@ -125,6 +125,7 @@ pub fn to_job(wire: &WireJob, raw: Value) -> Job {
     let mut job = Job::new(handle_of(wire), map_status(&wire.status.code));
     job.inputs = wire.input.iter().map(job_input).collect();
     job.conversions = wire.conversion.iter().map(job_conversion).collect();
+    job.cost = wire.spent.as_deref().and_then(|s| s.trim().parse().ok());
     job.outputs = wire
         .output
         .iter()

@@ -82,6 +82,9 @@ pub struct WireJob {
     /// Naive timestamp.
     #[serde(default)]
     pub created_at: Option<String>,
+    /// Credits the job used (a number, or digits in a string).
+    #[serde(default, deserialize_with = "lenient_string")]
+    pub spent: Option<String>,
     /// Naive timestamp.
     #[serde(default)]
     pub modified_at: Option<String>,

@@ -10,15 +10,11 @@ pub async fn databases() -> Vec<(String, Option<tempfile::TempDir>)> {
     let mut urls = vec![(sqlite, Some(dir))];
     match std::env::var("MULTICONVERT_TEST_POSTGRES_URL") {
         Ok(admin) if !admin.is_empty() => {
-            use sqlx::Connection;
             let name = format!("mc_{}", uuid::Uuid::new_v4().simple());
-            let mut conn = sqlx::PgConnection::connect(&admin).await.unwrap();
-            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-                .execute(&mut conn)
+            let url = multiconvert_store::Store::create_postgres_database(&admin, &name)
                 .await
                 .unwrap();
-            let (base, _) = admin.rsplit_once('/').unwrap();
-            urls.push((format!("{base}/{name}"), None));
+            urls.push((url, None));
         }
         _ => assert!(
             std::env::var_os("MULTICONVERT_REQUIRE_POSTGRES").is_none(),
