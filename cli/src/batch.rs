@@ -379,15 +379,13 @@ async fn process(ctx: Arc<Ctx>, item: Item, entry: Option<Entry>, line: Progress
     report.provider = Some(job.handle.provider.clone());
     report.job_id = Some(job.handle.id.clone());
     report.cost = job.cost;
-    if let Some(store) = &ctx.store {
-        journal(store.record_handle(&item.key, &job.handle).await).await;
-        if let Some(cost) = job.cost {
-            journal(store.record_cost(&item.key, cost).await).await;
-        }
-    }
     if job.status != JobStatus::Completed {
         let e = failed_job_error(&job.handle.provider, &job).with_job(job.handle.clone());
         if let Some(store) = &ctx.store {
+            journal(store.record_handle(&item.key, &job.handle).await).await;
+            if let Some(cost) = job.cost {
+                journal(store.record_cost(&item.key, cost).await).await;
+            }
             journal(store.record_status(&item.key, &job.status).await).await;
         }
         return failed(&ctx, &item, report, e).await;
@@ -398,7 +396,17 @@ async fn process(ctx: Arc<Ctx>, item: Item, entry: Option<Entry>, line: Progress
         Err(e) => return failed(&ctx, &item, report, e.with_job(job.handle.clone())).await,
     }
     if let Some(store) = &ctx.store {
-        journal(store.record_status(&item.key, &JobStatus::Completed).await).await;
+        // The handle, cost, sizes and status in one commit: the journal's cost per file is what
+        // bounds a batch of small files on a durable store.
+        let sizes: Vec<(String, u64)> = report
+            .outputs
+            .iter()
+            .filter_map(|o| Some((o["path"].as_str()?.to_owned(), o["size"].as_u64()?)))
+            .collect();
+        let recorded = store
+            .record_completed(&item.key, &job.handle, job.cost, &sizes)
+            .await;
+        journal(recorded).await;
     }
     report
 }
@@ -490,9 +498,6 @@ async fn save_outputs(
         let options = SaveOptions::default().overwrite(overwrite).filename(name);
         let result = ctx.provider.save(output, &dir.join(""), &options).await?;
         let shown = result.path.display().to_string();
-        if let Some(store) = &ctx.store {
-            store.record_output(&item.key, &shown, result.size).await?;
-        }
         saved.push(json!({
             "path": shown,
             "filename": result.path.file_name().map(|n| n.to_string_lossy().into_owned()),
@@ -700,14 +705,17 @@ async fn run_inner(args: &BatchArgs) -> multiconvert_core::Result<u8> {
     let mut running: JoinSet<Report> = JoinSet::new();
     // Files this worker gave up on this run but keeps claimed (a rerun takes them up).
     let mut left = 0u64;
+    // Claimed ahead of a free slot: a claim is a durable write, so it takes up to a
+    // concurrency's worth at once rather than one per finished file.
+    let mut ready: std::collections::VecDeque<(Item, Option<Entry>)> = Default::default();
     loop {
         let free = args.concurrency.saturating_sub(running.len());
-        let mut claimed = Vec::new();
-        if free > 0 {
+        if free > ready.len() {
             match &ctx.store {
                 Some(store) => {
-                    let free = u32::try_from(free).unwrap_or(u32::MAX);
-                    for entry in store.claim(&batch, &worker, free, lease).await? {
+                    let want = (free - ready.len()).max(args.concurrency);
+                    let want = u32::try_from(want).unwrap_or(u32::MAX);
+                    for entry in store.claim(&batch, &worker, want, lease).await? {
                         let item = items
                             .get(&entry.submission.key)
                             .cloned()
@@ -729,18 +737,19 @@ async fn run_inner(args: &BatchArgs) -> multiconvert_core::Result<u8> {
                                     digest: entry.submission.digest.clone(),
                                 }
                             });
-                        claimed.push((item, Some(entry)));
+                        ready.push_back((item, Some(entry)));
                     }
                 }
                 None => {
-                    while claimed.len() < free {
+                    while ready.len() < free {
                         let Some(next) = queue.pop() else { break };
-                        claimed.push(next);
+                        ready.push_back(next);
                     }
                 }
             }
         }
-        for (item, entry) in claimed {
+        let start = free.min(ready.len());
+        for (item, entry) in ready.drain(..start) {
             let name = Path::new(&item.source)
                 .file_name()
                 .map_or_else(|| item.source.clone(), |n| n.to_string_lossy().into_owned());
@@ -786,7 +795,8 @@ async fn run_inner(args: &BatchArgs) -> multiconvert_core::Result<u8> {
         heartbeat.abort();
     }
     bars.overall.finish_and_clear();
-    Ok(summarise(&reports, args.json))
+    let writes = ctx.store.as_ref().map_or(0, Store::writes);
+    Ok(summarise(&reports, writes, args.json))
 }
 
 fn args_provider(args: &BatchArgs) -> String {
@@ -794,8 +804,8 @@ fn args_provider(args: &BatchArgs) -> String {
 }
 
 /// Prints the summary and returns the exit code: 0 when no file failed; else the code the
-/// failures share, or 1 when they differ.
-fn summarise(reports: &[Report], json: bool) -> u8 {
+/// failures share, or 1 when they differ. `writes`: the state's write statements this run sent.
+fn summarise(reports: &[Report], writes: u64, json: bool) -> u8 {
     let count = |status: &str| reports.iter().filter(|r| r.status == status).count();
     let (done, failed, skipped) = (count("done"), count("failed"), count("skipped"));
     let retry = reports.iter().filter(|r| r.retry).count();
@@ -805,7 +815,7 @@ fn summarise(reports: &[Report], json: bool) -> u8 {
             "{}",
             json!({"summary": {
                 "files": reports.len(), "done": done, "failed": failed, "skipped": skipped,
-                "retry": retry, "cost": cost,
+                "retry": retry, "cost": cost, "state_writes": writes,
             }})
         );
     } else {

@@ -31,7 +31,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use multiconvert_core::{Error, ErrorKind, JobHandle, JobStatus, Operation, Result};
 use sqlx::postgres::{PgPool, PgPoolOptions};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
 
 static SQLITE: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
 static POSTGRES: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
@@ -174,6 +176,9 @@ const INSERT_SUBMISSION: &str =
     "INSERT INTO jobs (job_key, provider, digest, source, batch, state, created_at, updated_at) \
      VALUES ($1, $2, $3, $4, $5, 'pending', $6, $6) ON CONFLICT (job_key) DO NOTHING";
 
+const UPSERT_OUTPUT: &str = "INSERT INTO outputs (job_key, path, size) VALUES ($1, $2, $3) \
+     ON CONFLICT (job_key, path) DO UPDATE SET size = excluded.size";
+
 fn entry(row: Row) -> Entry {
     let (key, provider, digest, source, batch, state, handle, status, cost, error) = row;
     Entry {
@@ -236,6 +241,25 @@ macro_rules! execute {
     }};
 }
 
+/// Runs statements `(sql, args…)` in one transaction: one commit, so one sync to disk, for all.
+macro_rules! transaction {
+    ($store:expr, $( ($sql:expr $(, $arg:expr)* $(,)?) ),+ $(,)?) => {{
+        $store.writes.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        match &$store.backend {
+            Backend::Sqlite(pool) => async {
+                let mut tx = pool.begin().await?;
+                $( sqlx::query($sql)$(.bind($arg))*.execute(&mut *tx).await?; )+
+                tx.commit().await
+            }.await,
+            Backend::Postgres(pool) => async {
+                let mut tx = pool.begin().await?;
+                $( sqlx::query($sql)$(.bind($arg))*.execute(&mut *tx).await?; )+
+                tx.commit().await
+            }.await,
+        }
+    }};
+}
+
 /// Like [`execute!`], fetching rows of type `$row`.
 macro_rules! fetch {
     ($store:expr, $row:ty, $sql:expr $(, $arg:expr)* $(,)?) => {
@@ -272,8 +296,10 @@ impl Store {
                 .map_err(|e| failed("read its SQLite path", e))?
                 .create_if_missing(true)
                 // Durable and shared: WAL lets readers run beside the one writer, and a writer
-                // waits for another instead of failing.
+                // waits for another instead of failing; FULL (sqlx's default, spelt out so
+                // nobody trades it away) fsyncs the WAL at every commit, as a journal must.
                 .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Full)
                 .busy_timeout(Duration::from_secs(10));
             let pool = SqlitePoolOptions::new()
                 .max_connections(4)
@@ -292,8 +318,8 @@ impl Store {
         })
     }
 
-    /// How many write statements this handle (and its clones) sent: what the benchmark counts
-    /// per job.
+    /// How many writes this handle (and its clones) committed, a statement or a transaction
+    /// each (one sync to disk each): what the benchmark counts per job.
     pub fn writes(&self) -> u64 {
         self.writes.load(std::sync::atomic::Ordering::Relaxed)
     }
@@ -422,24 +448,82 @@ impl Store {
             JobStatus::Failed | JobStatus::Canceled => Some(State::Failed),
             _ => None,
         };
-        execute!(
+        transaction!(
             self,
-            "INSERT INTO job_events (job_key, status, at) VALUES ($1, $2, $3)",
-            key,
-            status.as_str(),
-            at,
+            (
+                "INSERT INTO job_events (job_key, status, at) VALUES ($1, $2, $3)",
+                key,
+                status.as_str(),
+                at,
+            ),
+            (
+                "UPDATE jobs SET status = $2, state = COALESCE($3, state), updated_at = $4 \
+                 WHERE job_key = $1",
+                key,
+                status.as_str(),
+                state.map(State::as_str),
+                at,
+            ),
         )
-        .map_err(|e| failed("record a status", e))?;
-        execute!(
-            self,
-            "UPDATE jobs SET status = $2, state = COALESCE($3, state), updated_at = $4 WHERE job_key = $1",
-            key,
-            status.as_str(),
-            state.map(State::as_str),
-            at,
-        )
-        .map_err(|e| failed("record a status", e))?;
-        Ok(())
+        .map_err(|e| failed("record a status", e))
+    }
+
+    /// Records, in one transaction, the end of a job that completed and whose outputs are all
+    /// saved: the handle it ended with (a failover may have moved it), the cost the vendor
+    /// reported, each saved output's path and size, and the `completed` status.
+    pub async fn record_completed(
+        &self,
+        key: &str,
+        handle: &JobHandle,
+        cost: Option<u64>,
+        outputs: &[(String, u64)],
+    ) -> Result<()> {
+        let at = now();
+        let json = serde_json::to_string(handle).map_err(|e| failed("serialise a handle", e))?;
+        let cost = cost.map(|c| i64::try_from(c).unwrap_or(i64::MAX));
+        let status = JobStatus::Completed;
+        self.writes
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        macro_rules! all_in_one {
+            ($pool:expr) => {
+                async {
+                    let mut tx = $pool.begin().await?;
+                    sqlx::query(
+                        "UPDATE jobs SET handle = $2, provider = $3, cost = COALESCE($4, cost), \
+                         status = $5, state = 'done', updated_at = $6 WHERE job_key = $1",
+                    )
+                    .bind(key)
+                    .bind(&json)
+                    .bind(&handle.provider)
+                    .bind(cost)
+                    .bind(status.as_str())
+                    .bind(at)
+                    .execute(&mut *tx)
+                    .await?;
+                    sqlx::query("INSERT INTO job_events (job_key, status, at) VALUES ($1, $2, $3)")
+                        .bind(key)
+                        .bind(status.as_str())
+                        .bind(at)
+                        .execute(&mut *tx)
+                        .await?;
+                    for (path, size) in outputs {
+                        sqlx::query(UPSERT_OUTPUT)
+                            .bind(key)
+                            .bind(path)
+                            .bind(i64::try_from(*size).unwrap_or(i64::MAX))
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                    tx.commit().await
+                }
+                .await
+            };
+        }
+        match &self.backend {
+            Backend::Sqlite(pool) => all_in_one!(pool),
+            Backend::Postgres(pool) => all_in_one!(pool),
+        }
+        .map_err(|e| failed("record a completed job", e))
     }
 
     /// Records an output saved to disk (again: the size is updated). Recording a path before
@@ -447,8 +531,7 @@ impl Store {
     pub async fn record_output(&self, key: &str, path: &str, size: u64) -> Result<()> {
         execute!(
             self,
-            "INSERT INTO outputs (job_key, path, size) VALUES ($1, $2, $3) \
-             ON CONFLICT (job_key, path) DO UPDATE SET size = excluded.size",
+            UPSERT_OUTPUT,
             key,
             path,
             i64::try_from(size).unwrap_or(i64::MAX),
@@ -627,6 +710,8 @@ impl Store {
             Backend::Sqlite(_) => claim_sql!(""),
             Backend::Postgres(_) => claim_sql!("FOR UPDATE SKIP LOCKED"),
         };
+        self.writes
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let rows = fetch!(self, Row, sql, worker, at, before, i64::from(limit), batch)
             .map_err(|e| failed("claim work", e))?;
         let mut claimed: Vec<Entry> = rows.into_iter().map(entry).collect();

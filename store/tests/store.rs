@@ -67,6 +67,52 @@ async fn a_job_is_journaled_through_its_life() {
 }
 
 #[tokio::test]
+async fn a_completion_is_recorded_in_one_commit() {
+    for (url, _keep) in databases().await {
+        let store = Store::open(&url).await.unwrap();
+        let backend = store.backend();
+        store.record_submission(&submission("k2")).await.unwrap();
+        let first = JobHandle::new("convertapi", "first-job");
+        store.record_handle("k2", &first).await.unwrap();
+        // Marked before its download, as a batch does.
+        store.record_output("k2", "out/a.pdf", 0).await.unwrap();
+        let before = store.writes();
+        // A failover moved the job: the handle it ended with is the one kept.
+        let moved = JobHandle::new("online-convert", "second-job");
+        let outputs = [("out/a.pdf".to_owned(), 10), ("out/b.pdf".to_owned(), 20)];
+        store
+            .record_completed("k2", &moved, Some(3), &outputs)
+            .await
+            .unwrap();
+        assert_eq!(store.writes() - before, 1, "{backend}: one commit");
+        let done = store.entry("k2").await.unwrap().unwrap();
+        assert_eq!(done.state, State::Done, "{backend}");
+        assert_eq!(done.status, Some(JobStatus::Completed), "{backend}");
+        assert_eq!(done.cost, Some(3), "{backend}");
+        assert_eq!(done.handle, Some(moved), "{backend}");
+        assert_eq!(done.submission.provider, "online-convert", "{backend}");
+        let mut saved = store.outputs("k2").await.unwrap();
+        saved.sort();
+        assert_eq!(saved, outputs, "{backend}");
+        // No cost reported keeps the one recorded.
+        store
+            .record_completed(
+                "k2",
+                &JobHandle::new("online-convert", "second-job"),
+                None,
+                &[],
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            store.entry("k2").await.unwrap().unwrap().cost,
+            Some(3),
+            "{backend}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn a_duplicate_webhook_to_two_instances_is_confirmed_once() {
     for (url, _keep) in databases().await {
         let a = Store::open(&url).await.unwrap();
