@@ -29,6 +29,10 @@ pub enum Command {
     Delete(JobArgs),
     /// List the providers, configured or not, and what they can do.
     Providers(ProvidersArgs),
+    /// The conformance scenarios against the vendor the environment configures (the real one,
+    /// or the emulator): `record` writes them as cassettes, `check` compares them with the
+    /// committed contract (or `--baseline` recordings) and exits 10 when the vendor changed.
+    Conformance(ConformanceArgs),
     /// Serve online-convert's and ConvertAPI's APIs on localhost (the emulator), until
     /// interrupted; prints the base URLs as one JSON line.
     Emulate(multiconvert_emulator::command::EmulateArgs),
@@ -212,4 +216,63 @@ fn parse_limit(text: &str) -> Result<(String, usize), String> {
         return Err(format!("{text:?}: a limit needs a name and at least 1"));
     }
     Ok((name.trim().to_owned(), n))
+}
+
+/// What `conformance` does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ConformanceAction {
+    /// Run the scenarios and write each as a cassette (secrets replaced by placeholders).
+    Record,
+    /// Run the scenarios and report, per scenario, same / changed / failed against the
+    /// baseline (with `MULTICONVERT_RECORD=1`, also record them).
+    Check,
+}
+
+/// The vendors `conformance` runs against.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ConformanceProvider {
+    /// online-convert / api2convert (`API2CONVERT_API_KEY`, `API2CONVERT_BASE_URL`,
+    /// `API2CONVERT_WEBHOOK_SECRET`).
+    OnlineConvert,
+    /// ConvertAPI (`CONVERTAPI_SECRET`, `CONVERTAPI_BASE_URL`, `CONVERTAPI_ASYNC_ROUTE`).
+    Convertapi,
+}
+
+impl ConformanceProvider {
+    /// The name on the command line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConformanceProvider::OnlineConvert => "online-convert",
+            ConformanceProvider::Convertapi => "convertapi",
+        }
+    }
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ConformanceArgs {
+    /// `record` or `check`.
+    #[arg(value_enum)]
+    pub action: ConformanceAction,
+    /// The vendor.
+    #[arg(long, value_enum)]
+    pub provider: ConformanceProvider,
+    /// Only these scenarios (repeatable; default: all).
+    #[arg(long = "scenario", value_name = "NAME")]
+    pub scenarios: Vec<String>,
+    /// The base URL is a multiconvert emulator (also `MULTICONVERT_CONFORMANCE_EMULATOR=1`):
+    /// scenarios that need a fault arm it there, and callbacks and remote inputs use loopback.
+    #[arg(long)]
+    pub emulator: bool,
+    /// Where recordings go (default `recorded/<suite>`).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Compare with the recordings in DIR instead of the committed contract.
+    #[arg(long, value_name = "DIR")]
+    pub baseline: Option<PathBuf>,
+    /// List the scenarios and the jobs each would create, and send nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// One JSON object a line: the plan, one report per scenario, then `{"summary": …}`.
+    #[arg(long)]
+    pub json: bool,
 }

@@ -2,6 +2,7 @@
 
 mod args;
 mod batch;
+mod conformance;
 mod progress;
 mod providers;
 mod report;
@@ -57,6 +58,7 @@ async fn run(cli: Cli) -> u8 {
         Command::Status(args) => status(args).await,
         Command::Delete(args) => delete(args).await,
         Command::Providers(args) => list_providers(args).await,
+        Command::Conformance(args) => conformance::run(args).await,
         Command::Emulate(args) => {
             u8::try_from(multiconvert_emulator::command::run(&args).await).unwrap_or(exit::OTHER)
         }

@@ -23,6 +23,8 @@ pub mod exit {
     pub const TIMEOUT: u8 = 7;
     /// The network or the vendor's servers failed.
     pub const NETWORK: u8 = 8;
+    /// `conformance check`: the vendor's behaviour differs from the baseline.
+    pub const DRIFT: u8 = 10;
 }
 
 /// The exit code of an error.

@@ -39,6 +39,20 @@ pub struct Provenance {
     /// Anything a maintainer should know (conflicts, assumptions).
     #[serde(default)]
     pub notes: String,
+    /// For a recording: when, from where, by which version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recorded: Option<Recorded>,
+}
+
+/// When and how a cassette was recorded.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Recorded {
+    /// The day (`YYYY-MM-DD`, UTC).
+    pub date: String,
+    /// The vendor's base URL the traffic went to.
+    pub base_url: String,
+    /// The multiconvert-conformance version that recorded it.
+    pub crate_version: String,
 }
 
 /// How a cassette was made.
@@ -64,6 +78,10 @@ pub struct Cassette {
     pub webhook: Option<InboundRequest>,
     /// The exchanges, in order.
     pub interactions: Vec<Interaction>,
+    /// For a recording: the scenario's normalised outcome when it was recorded (what a replay
+    /// and a live check are compared with).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<Value>,
 }
 
 /// An incoming callback as the vendor would send it.
@@ -101,13 +119,13 @@ pub struct ExpectedRequest {
     #[serde(default)]
     pub query: BTreeMap<String, String>,
     /// Query parameters that must not be present.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub absent_query: Vec<String>,
     /// Headers that must be present (names case-insensitive, templated values).
     #[serde(default)]
     pub headers: BTreeMap<String, String>,
     /// Headers that must not be present (a secret that must not travel, say).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub absent_headers: Vec<String>,
     /// The body, when it matters.
     #[serde(default)]

@@ -23,6 +23,9 @@
 //! leaves an interaction unused, or when the normalised outcome differs from the snapshot.
 
 pub mod cassette;
+pub mod check;
+pub mod live;
+pub mod record;
 pub mod replay;
 pub mod scenarios;
 pub mod template;
@@ -82,13 +85,15 @@ where
     let cx = Context {
         provider,
         cassette,
-        replay,
+        replay: Some(replay),
+        remote_url: scenarios::REMOTE_URL.to_owned(),
+        existing: None,
         workdir,
         policy: scenarios::fast_policy(),
         fixtures: fixtures.to_path_buf(),
     };
     let result = (scenario.run)(&cx).await;
-    let verified = cx.replay.verify();
+    let verified = cx.replay.as_ref().map_or(Ok(()), Replay::verify);
     match (result, verified) {
         (Ok(value), Ok(())) => Outcome::Passed(value),
         (Ok(_), Err(replay)) => Outcome::Failed(format!("{name}: {replay}")),

@@ -32,8 +32,14 @@ pub struct Context {
     pub provider: Arc<dyn ConversionProvider>,
     /// The scenario's cassette.
     pub cassette: Cassette,
-    /// The running replay.
-    pub replay: Replay,
+    /// The running replay (`None` when the scenario runs live against a vendor).
+    pub replay: Option<Replay>,
+    /// The remote input the scenario's requests name: [`REMOTE_URL`] on a replay, a URL the
+    /// vendor can fetch when live.
+    pub remote_url: String,
+    /// The existing job of `params.job_id` when live (its real token included); on a replay
+    /// the handle is made from the params.
+    pub existing: Option<JobHandle>,
     /// A scratch directory, removed afterwards.
     pub workdir: tempfile::TempDir,
     /// A fast poll policy: cassettes answer at once.
@@ -52,6 +58,17 @@ pub struct Scenario {
     pub applies: fn(&Capabilities) -> bool,
     /// The scenario itself.
     pub run: for<'a> fn(&'a Context) -> ScenarioFuture<'a>,
+}
+
+impl Context {
+    /// The values the cassette's templates are rendered with: the replay's, or (live) none but
+    /// the vendor's own.
+    pub fn bindings(&self) -> Bindings {
+        self.replay
+            .as_ref()
+            .map(Replay::bindings)
+            .unwrap_or_default()
+    }
 }
 
 impl std::fmt::Debug for Scenario {
@@ -153,8 +170,12 @@ pub fn standard_request(input: Input) -> JobRequest {
     JobRequest::new(input, Conversion::to("jpg").from("png").category("image"))
 }
 
-fn remote_request() -> JobRequest {
-    standard_request(Input::remote(REMOTE_URL.parse().expect("valid URL")))
+fn remote_request(cx: &Context) -> Result<JobRequest, String> {
+    let url = cx
+        .remote_url
+        .parse()
+        .map_err(|e| format!("the remote input {:?} is not a URL: {e}", cx.remote_url))?;
+    Ok(standard_request(Input::remote(url)))
 }
 
 /// The cassette's own input and conversion, for providers of other formats than the standard
@@ -194,15 +215,18 @@ fn some_request(cx: &Context) -> Result<JobRequest, String> {
     }) {
         return request;
     }
-    Ok(if cx.provider.info().capabilities.remote_input() {
-        remote_request()
+    if cx.provider.info().capabilities.remote_input() {
+        remote_request(cx)
     } else {
-        standard_request(Input::bytes(SAMPLE_PNG, "sample.png"))
-    })
+        Ok(standard_request(Input::bytes(SAMPLE_PNG, "sample.png")))
+    }
 }
 
 /// The handle of the cassette's existing job (`params.job_id`).
 fn existing_handle(cx: &Context) -> Result<JobHandle, String> {
+    if let Some(handle) = &cx.existing {
+        return Ok(handle.clone());
+    }
     let id = cx.cassette.param("job_id")?;
     let mut handle = JobHandle::new(cx.provider.info().name.to_string(), id);
     if let Some(token) = cx.cassette.params.get("job_token") {
@@ -299,7 +323,7 @@ async fn completes(cx: &Context, request: JobRequest) -> Result<Value, String> {
 }
 
 async fn remote_input_completes(cx: &Context) -> Result<Value, String> {
-    completes(cx, remote_request()).await
+    completes(cx, remote_request(cx)?).await
 }
 
 async fn upload_input_completes(cx: &Context) -> Result<Value, String> {
@@ -430,7 +454,7 @@ pub fn inbound_request(
 }
 
 async fn webhook_completed(cx: &Context) -> Result<Value, String> {
-    let request = inbound_request(&cx.cassette, &cx.replay.bindings(), &cx.fixtures)?;
+    let request = inbound_request(&cx.cassette, &cx.bindings(), &cx.fixtures)?;
     let event = ok(cx.provider.webhook(&request), "webhook")?;
     let expected = cx.cassette.param("job_id")?;
     ensure(event.job_id == expected, || {
@@ -451,7 +475,7 @@ async fn webhook_completed(cx: &Context) -> Result<Value, String> {
 }
 
 async fn webhook_forged(cx: &Context) -> Result<Value, String> {
-    let request = inbound_request(&cx.cassette, &cx.replay.bindings(), &cx.fixtures)?;
+    let request = inbound_request(&cx.cassette, &cx.bindings(), &cx.fixtures)?;
     let error = expect_error(cx.provider.webhook(&request), ErrorKind::WebhookRejected)?;
     Ok(json!({"error": error_json(&error)}))
 }

@@ -21,6 +21,7 @@ use tokio::time::Instant;
 use crate::error::{Delivery, Error, ErrorKind, Operation, Result};
 use crate::model::Output;
 use crate::provider::ByteStream;
+use crate::tap::HttpTap;
 
 /// Timeouts per phase of a request. None is unbounded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -285,6 +286,7 @@ pub struct HttpConfig {
     /// The `User-Agent`.
     pub user_agent: String,
     client_builder: Option<ClientFactory>,
+    tap: Option<Arc<dyn HttpTap>>,
 }
 
 impl Default for HttpConfig {
@@ -294,6 +296,7 @@ impl Default for HttpConfig {
             retry: RetryPolicy::default(),
             user_agent: concat!("multiconvert/", env!("CARGO_PKG_VERSION")).to_owned(),
             client_builder: None,
+            tap: None,
         }
     }
 }
@@ -305,6 +308,7 @@ impl fmt::Debug for HttpConfig {
             .field("retry", &self.retry)
             .field("user_agent", &self.user_agent)
             .field("custom_client", &self.client_builder.is_some())
+            .field("tapped", &self.tap.is_some())
             .finish()
     }
 }
@@ -334,6 +338,13 @@ impl HttpConfig {
         factory: impl Fn() -> reqwest::ClientBuilder + Send + Sync + 'static,
     ) -> Self {
         self.client_builder = Some(Arc::new(factory));
+        self
+    }
+    /// Hands every exchange of the client to `tap` (record mode, the live contract check).
+    /// Response bodies are then buffered whole before the provider reads them: see
+    /// [`tap`](crate::tap).
+    pub fn with_tap(mut self, tap: Arc<dyn HttpTap>) -> Self {
+        self.tap = Some(tap);
         self
     }
 }
@@ -418,7 +429,10 @@ impl HttpClient {
                 .timeout
                 .unwrap_or_else(|| self.config.timeouts.of(spec.phase));
             let request = build(client)?.timeout(timeout);
-            let outcome = request.send().await;
+            let outcome = match &self.config.tap {
+                None => request.send().await,
+                Some(tap) => crate::tap::send(client, request, tap.as_ref()).await,
+            };
             let verdict = match &outcome {
                 Ok(response) => (spec.classify)(response.status(), response.headers())
                     .map(|kind| (kind, Delivery::Answered, retry_after(response.headers()))),

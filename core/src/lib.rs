@@ -37,6 +37,7 @@ pub mod receiver;
 pub mod redact;
 pub mod secret;
 pub mod shared;
+pub mod tap;
 pub mod upload;
 pub mod wrappers;
 

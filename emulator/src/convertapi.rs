@@ -154,7 +154,7 @@ fn upload_name(uri: &Uri, headers: &HeaderMap) -> Option<String> {
 async fn upload(State(shared): S, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
     let op = "ca.upload";
     let fault = shared.enter(op);
-    if let Some(r) = faults::before(fault.as_ref()).await {
+    if let Some(r) = faults::before(fault.as_ref(), "ca").await {
         return r;
     }
     if let Err(r) = authorize(&shared, op, &uri, &headers) {
@@ -467,7 +467,7 @@ async fn submit(
     request: Request,
 ) -> Response {
     let fault = shared.enter(op);
-    if let Some(r) = faults::before(fault.as_ref()).await {
+    if let Some(r) = faults::before(fault.as_ref(), "ca").await {
         return r;
     }
     if let Err(r) = authorize(&shared, op, request.uri(), request.headers()) {
@@ -694,7 +694,7 @@ async fn poll(
         shared: &shared,
         id,
     };
-    if let Some(r) = faults::before(fault.as_ref()).await {
+    if let Some(r) = faults::before(fault.as_ref(), "ca").await {
         return r;
     }
     let response = match state {
@@ -735,7 +735,7 @@ async fn delete_job(
 ) -> Response {
     let op = "ca.delete";
     let fault = shared.enter(op);
-    if let Some(r) = faults::before(fault.as_ref()).await {
+    if let Some(r) = faults::before(fault.as_ref(), "ca").await {
         return r;
     }
     if let Err(r) = authorize(&shared, op, &uri, &headers) {
@@ -780,7 +780,7 @@ async fn download_named(State(shared): S, Path((id, _name)): Path<(String, Strin
 async fn serve_file(shared: Arc<Shared>, id: String) -> Response {
     let op = "ca.download";
     let fault = shared.enter(op);
-    if let Some(r) = faults::before(fault.as_ref()).await {
+    if let Some(r) = faults::before(fault.as_ref(), "ca").await {
         return r;
     }
     let file = shared.lock().ca_files.get(&id).cloned();
@@ -816,7 +816,7 @@ async fn delete_file(
 ) -> Response {
     let op = "ca.delete";
     let fault = shared.enter(op);
-    if let Some(r) = faults::before(fault.as_ref()).await {
+    if let Some(r) = faults::before(fault.as_ref(), "ca").await {
         return r;
     }
     if let Err(r) = authorize(&shared, op, &uri, &headers) {

@@ -64,6 +64,31 @@ pub enum Fault {
     Duplicate,
     /// Deliver, besides the genuine callback, a forged one (bad signature, unknown job).
     Forged,
+    /// Refuse as the vendor does once the account's credits are used up (online-convert: 402;
+    /// ConvertAPI: 401 with `Code` 4014).
+    Quota,
+    /// Contract drift: do the operation, then rename the JSON key `from` to `to` wherever it
+    /// occurs in the answer.
+    RenameField {
+        /// The documented key.
+        from: String,
+        /// The key the drifted vendor sends instead.
+        to: String,
+    },
+    /// Contract drift: do the operation, then answer the string value `from` as `to` wherever it
+    /// occurs (a status the client has never seen, say).
+    ReplaceValue {
+        /// The documented value.
+        from: String,
+        /// The value the drifted vendor sends instead.
+        to: String,
+    },
+    /// Contract drift: do the operation, then answer with `status` instead of the documented
+    /// one, the body unchanged.
+    Restatus {
+        /// The status sent instead.
+        status: u16,
+    },
 }
 
 /// A fault and when it fires.
@@ -113,6 +138,9 @@ impl FaultSpec {
             {
                 Err(format!("{status} is not an error status"))
             }
+            Fault::Restatus { status } if StatusCode::from_u16(status).is_err() => {
+                Err(format!("{status} is not an HTTP status"))
+            }
             _ => Ok(()),
         }
     }
@@ -136,9 +164,26 @@ impl Armed {
     }
 }
 
-/// The answer a fault gives before the operation runs, if it replaces it.
-pub(crate) async fn before(fault: Option<&Fault>) -> Option<Response> {
+/// The answer a fault gives before the operation runs, if it replaces it. `vendor` is the
+/// operation's prefix (`oc`, `ca`).
+pub(crate) async fn before(fault: Option<&Fault>, vendor: &str) -> Option<Response> {
     match fault? {
+        Fault::Quota if vendor == "oc" => Some(
+            (
+                StatusCode::PAYMENT_REQUIRED,
+                [(header::CONTENT_TYPE, "application/json")],
+                r#"{"code":402,"message":"You have no credits left."}"#,
+            )
+                .into_response(),
+        ),
+        Fault::Quota => Some(
+            (
+                StatusCode::UNAUTHORIZED,
+                [(header::CONTENT_TYPE, "application/json")],
+                r#"{"Code":4014,"Message":"Your balance is zero."}"#,
+            )
+                .into_response(),
+        ),
         Fault::Status {
             status,
             retry_after,
@@ -185,8 +230,65 @@ pub(crate) fn after(fault: Option<&Fault>, response: Response) -> Response {
         )
             .into_response(),
         Some(Fault::Reset) => cut(response),
+        Some(Fault::Restatus { status }) => {
+            let (mut parts, body) = response.into_parts();
+            parts.status = StatusCode::from_u16(*status).unwrap_or(parts.status);
+            Response::from_parts(parts, body)
+        }
+        Some(Fault::RenameField { from, to }) => {
+            let (from, to) = (from.clone(), to.clone());
+            rewrite(response, move |v| rename(v, &from, &to))
+        }
+        Some(Fault::ReplaceValue { from, to }) => {
+            let (from, to) = (from.clone(), to.clone());
+            rewrite(response, move |v| replace(v, &from, &to))
+        }
         _ => response,
     }
+}
+
+fn rename(value: &mut serde_json::Value, from: &str, to: &str) {
+    match value {
+        serde_json::Value::Object(o) => {
+            if let Some(v) = o.remove(from) {
+                o.insert(to.to_owned(), v);
+            }
+            o.values_mut().for_each(|v| rename(v, from, to));
+        }
+        serde_json::Value::Array(a) => a.iter_mut().for_each(|v| rename(v, from, to)),
+        _ => {}
+    }
+}
+
+fn replace(value: &mut serde_json::Value, from: &str, to: &str) {
+    match value {
+        serde_json::Value::String(s) if s == from => *s = to.to_owned(),
+        serde_json::Value::Object(o) => o.values_mut().for_each(|v| replace(v, from, to)),
+        serde_json::Value::Array(a) => a.iter_mut().for_each(|v| replace(v, from, to)),
+        _ => {}
+    }
+}
+
+/// The response with its JSON body passed through `edit` (a body that is not JSON unchanged).
+fn rewrite(
+    response: Response,
+    edit: impl FnOnce(&mut serde_json::Value) + Send + 'static,
+) -> Response {
+    let (mut parts, body) = response.into_parts();
+    parts.headers.remove(header::CONTENT_LENGTH);
+    let stream = futures_util::stream::once(async move {
+        let bytes = axum::body::to_bytes(body, 64 << 20)
+            .await
+            .unwrap_or_default();
+        Ok::<_, std::io::Error>(match serde_json::from_slice(&bytes) {
+            Ok(mut json) => {
+                edit(&mut json);
+                Bytes::from(serde_json::to_vec(&json).unwrap_or_default())
+            }
+            Err(_) => bytes,
+        })
+    });
+    Response::from_parts(parts, Body::from_stream(stream))
 }
 
 /// The response with its headers and half its body, then a broken connection.

@@ -150,13 +150,34 @@ fn server(shared: &Shared) -> String {
 }
 
 fn input_json(input: &OcInput) -> Value {
-    json!({
+    let mut json = json!({
         "id": input.id, "type": input.kind, "source": input.source, "status": input.status,
         "engine": "auto", "filename": input.filename,
         "size": input.bytes.as_ref().map_or(0, |b| b.len()),
         "options": input.options, "parameters": {}, "metadata": {},
         "created_at": input.created_at, "modified_at": input.created_at,
-    })
+    });
+    // An uploaded input carries the type the upload declared (reference §5's upload reply).
+    if input.kind == "upload" {
+        json["content_type"] = json!(content_type_of(&input.filename));
+    }
+    json
+}
+
+/// The media type of a file name, as the vendor reports it for uploads.
+fn content_type_of(filename: &str) -> &'static str {
+    let ext = filename
+        .rsplit_once('.')
+        .map(|(_, e)| e.to_ascii_lowercase());
+    match ext.as_deref() {
+        Some("png") => "image/png",
+        Some("jpg" | "jpeg") => "image/jpeg",
+        Some("gif") => "image/gif",
+        Some("webp") => "image/webp",
+        Some("pdf") => "application/pdf",
+        Some("docx") => "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+        _ => "application/octet-stream",
+    }
 }
 
 fn conversion_json(c: &OcConversion) -> Value {
@@ -377,7 +398,7 @@ fn apply_settings(job: &mut OcJob, body: &Value) -> Result<(), Response> {
 async fn create(State(shared): S, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
     let op = "oc.create";
     let fault = shared.enter(op);
-    if let Some(r) = faults::before(fault.as_ref()).await {
+    if let Some(r) = faults::before(fault.as_ref(), "oc").await {
         return r;
     }
     if let Err(r) = authorize(&shared, op, &uri, &headers) {
@@ -712,7 +733,7 @@ fn with_job<T>(shared: &Shared, id: &str, f: impl FnOnce(&mut OcJob) -> T) -> Re
 async fn read(State(shared): S, Path(id): Path<String>, uri: Uri, headers: HeaderMap) -> Response {
     let op = "oc.poll";
     let fault = shared.enter(op);
-    if let Some(r) = faults::before(fault.as_ref()).await {
+    if let Some(r) = faults::before(fault.as_ref(), "oc").await {
         return r;
     }
     if let Err(r) = authorize(&shared, op, &uri, &headers) {
@@ -739,7 +760,7 @@ async fn update(
     let starting = bool_field(&body, "process") == Some(true);
     let op = if starting { "oc.start" } else { "oc.update" };
     let fault = shared.enter(op);
-    if let Some(r) = faults::before(fault.as_ref()).await {
+    if let Some(r) = faults::before(fault.as_ref(), "oc").await {
         return r;
     }
     if let Err(r) = authorize(&shared, op, &uri, &headers) {
@@ -783,7 +804,7 @@ async fn delete(
 ) -> Response {
     let op = "oc.delete";
     let fault = shared.enter(op);
-    if let Some(r) = faults::before(fault.as_ref()).await {
+    if let Some(r) = faults::before(fault.as_ref(), "oc").await {
         return r;
     }
     if let Err(r) = authorize(&shared, op, &uri, &headers) {
@@ -800,7 +821,7 @@ async fn delete(
 async fn list(State(shared): S, uri: Uri, headers: HeaderMap) -> Response {
     let op = "oc.list";
     let fault = shared.enter(op);
-    if let Some(r) = faults::before(fault.as_ref()).await {
+    if let Some(r) = faults::before(fault.as_ref(), "oc").await {
         return r;
     }
     if let Err(r) = authorize(&shared, op, &uri, &headers) {
@@ -847,7 +868,7 @@ async fn list(State(shared): S, uri: Uri, headers: HeaderMap) -> Response {
 macro_rules! control {
     ($shared:ident, $op:expr, $uri:ident, $headers:ident) => {{
         let fault = $shared.enter($op);
-        if let Some(r) = faults::before(fault.as_ref()).await {
+        if let Some(r) = faults::before(fault.as_ref(), "oc").await {
             return r;
         }
         if let Err(r) = authorize(&$shared, $op, &$uri, &$headers) {
@@ -1437,7 +1458,7 @@ async fn upload_file(
 ) -> Response {
     let op = "oc.upload";
     let fault = shared.enter(op);
-    if let Some(r) = faults::before(fault.as_ref()).await {
+    if let Some(r) = faults::before(fault.as_ref(), "oc").await {
         return r;
     }
     let Ok(mut multipart) = multipart else {
@@ -1485,7 +1506,7 @@ async fn upload_base64(
 ) -> Response {
     let op = "oc.upload";
     let fault = shared.enter(op);
-    if let Some(r) = faults::before(fault.as_ref()).await {
+    if let Some(r) = faults::before(fault.as_ref(), "oc").await {
         return r;
     }
     let body = match parse_body(&body) {
@@ -1518,7 +1539,7 @@ async fn download(
 ) -> Response {
     let op = "oc.download";
     let fault = shared.enter(op);
-    if let Some(r) = faults::before(fault.as_ref()).await {
+    if let Some(r) = faults::before(fault.as_ref(), "oc").await {
         return r;
     }
     if api_key(&headers).is_some() || job_token(&headers).is_some() {

@@ -100,6 +100,13 @@ impl Config {
         &self.base_url
     }
 
+    /// The same configuration with `http` as its HTTP settings (timeouts, retries, a
+    /// [`tap`](multiconvert_core::tap) for record mode).
+    pub fn with_http(mut self, http: HttpConfig) -> Self {
+        self.http = http;
+        self
+    }
+
     /// The instance name (default [`NAME`]).
     pub fn name(&self) -> &str {
         &self.name
