@@ -511,15 +511,9 @@ async fn prepare(
             params.insert("job_id".to_owned(), target.unknown_job_id());
         }
         "transient_error_then_ok" | "delete_job" | "malformed_reply" => {
-            let handle = setup
-                .submit(&request()?)
+            let handle = finished(setup, request()?, policy, created)
                 .await
-                .map_err(|e| unavailable("submit", e))?;
-            created.push(handle.clone());
-            setup
-                .wait(&handle, policy)
-                .await
-                .map_err(|e| unavailable("wait", e))?;
+                .map_err(|(what, e)| unavailable(what, e))?;
             existing_job(handle, &mut params);
         }
         "webhook_completed" | "webhook_forged" => {
@@ -528,15 +522,10 @@ async fn prepare(
             let callback = url
                 .parse()
                 .map_err(|e| NotRun::Unavailable(format!("bad callback URL: {e}")))?;
-            let handle = setup
-                .submit(&request()?.callback(callback))
+            let handle = finished(setup, request()?.callback(callback), policy, created)
                 .await
-                .map_err(|e| unavailable("submit", e))?;
-            created.push(handle.clone());
-            setup
-                .wait(&handle, policy)
-                .await
-                .map_err(|e| unavailable("wait", e))?;
+                .map_err(|(what, e)| unavailable(what, e))?;
+            existing_job(handle, &mut params);
             let mut received = wait_for_callback(&loopback.callbacks)
                 .await
                 .ok_or_else(|| {
@@ -548,10 +537,6 @@ async fn prepare(
                         *value = FORGED_SIGNATURE.to_owned();
                     }
                 }
-            }
-            params.insert("job_id".to_owned(), handle.id.clone());
-            if handle.token.is_some() {
-                params.insert("job_token".to_owned(), "job_token".to_owned());
             }
             webhook = Some(received);
         }
@@ -573,6 +558,20 @@ async fn prepare(
         existing,
         webhook,
     })
+}
+
+/// Submits `request` through the untapped `setup` provider and waits for the job to finish,
+/// noting it for the clean-up.
+async fn finished(
+    setup: &Arc<dyn ConversionProvider>,
+    request: JobRequest,
+    policy: &multiconvert_core::PollPolicy,
+    created: &mut Vec<JobHandle>,
+) -> Result<JobHandle, (&'static str, multiconvert_core::Error)> {
+    let handle = setup.submit(&request).await.map_err(|e| ("submit", e))?;
+    created.push(handle.clone());
+    setup.wait(&handle, policy).await.map_err(|e| ("wait", e))?;
+    Ok(handle)
 }
 
 async fn wait_for_callback(server: &MockServer) -> Option<ReceivedCallback> {
