@@ -2,6 +2,8 @@
 //! bodies through a fixed 64 KiB buffer (so it adds nothing to peak RSS), peak-RSS readings, and
 //! a `curl` baseline run in the same process lifetime.
 
+pub mod saving;
+
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -224,4 +226,19 @@ pub fn report_with_baseline(
         }
         None => println!("  curl not available: no baseline"),
     }
+}
+
+/// Rounds to run: `MC_BENCH_ROUNDS`, else `default` (at least 1).
+pub fn bench_rounds(default: usize) -> usize {
+    std::env::var("MC_BENCH_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+        .max(1)
+}
+
+/// The median of `v` (the upper one of an even count); `v` must not be empty.
+pub fn median<T: Ord + Copy>(mut v: Vec<T>) -> T {
+    v.sort();
+    v[v.len() / 2]
 }

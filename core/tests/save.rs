@@ -294,3 +294,90 @@ async fn outputs_that_share_a_name_are_all_saved_under_distinct_names() {
         .unwrap_err();
     assert_eq!(again.kind(), ErrorKind::Io);
 }
+
+/// A body of `len` bytes that no repeating pattern could pass off as another.
+fn varied(len: usize) -> Vec<u8> {
+    let mut state = 0x2545_f491_4f6c_dd1d_u64;
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as u8
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_of_many_write_batches_is_saved_whole_and_verified() {
+    // Several of save's 1 MiB batches and a ragged end: every batch is hashed and written in order.
+    let body = varied((5 << 20) + 12_345);
+    let md5 = hex::encode(Md5::digest(&body));
+    let url = serve_once(ok_head(body.len()), body.clone()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let output = Output::new(&url)
+        .with_filename("big.bin")
+        .with_size(body.len() as u64)
+        .with_checksum(Checksum::Md5(md5));
+    let saved = save(&url, &output, dir.path(), &SaveOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(saved.size, body.len() as u64);
+    assert!(std::fs::read(&saved.path).unwrap() == body);
+    assert_eq!(entries(dir.path()), ["big.bin"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_checksum_mismatch_late_in_a_large_body_is_caught() {
+    let body = varied(3 << 20);
+    let mut announced = body.clone();
+    *announced.last_mut().unwrap() ^= 1;
+    let md5 = hex::encode(Md5::digest(&announced));
+    let url = serve_once(ok_head(body.len()), body).await;
+    let dir = tempfile::tempdir().unwrap();
+    let output = Output::new(&url)
+        .with_filename("big.bin")
+        .with_checksum(Checksum::Md5(md5));
+    let error = save(&url, &output, dir.path(), &SaveOptions::default())
+        .await
+        .unwrap_err();
+    assert!(error.message().contains("checksum mismatch"), "{error}");
+    assert!(entries(dir.path()).is_empty(), "{:?}", entries(dir.path()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_save_dropped_midway_leaves_nothing_behind() {
+    // The server sends 3 MiB of an announced 10 MiB and stalls; the caller gives up (drops the
+    // future) while a write may be on the blocking pool: that write's file is removed when it ends.
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let (mut socket, _) = listener.accept().await.unwrap();
+        let mut buf = [0u8; 4096];
+        let _ = socket.read(&mut buf).await;
+        socket
+            .write_all(ok_head(10 << 20).as_bytes())
+            .await
+            .unwrap();
+        socket.write_all(&varied(3 << 20)).await.unwrap();
+        tokio::time::sleep(std::time::Duration::from_secs(30)).await;
+    });
+    let url = format!("http://{addr}/r.bin");
+    let dir = tempfile::tempdir().unwrap();
+    let output = Output::new(&url).with_filename("r.bin");
+    let gave_up = tokio::time::timeout(
+        std::time::Duration::from_millis(500),
+        save(&url, &output, dir.path(), &SaveOptions::default()),
+    )
+    .await;
+    assert!(gave_up.is_err(), "the save cannot have finished");
+    let mut left = entries(dir.path());
+    for _ in 0..100 {
+        if left.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        left = entries(dir.path());
+    }
+    assert!(left.is_empty(), "{left:?}");
+}
