@@ -2,6 +2,8 @@
 //! bodies through a fixed 64 KiB buffer (so it adds nothing to peak RSS), peak-RSS readings, and
 //! a `curl` baseline run in the same process lifetime.
 
+pub mod clients;
+pub mod measure;
 pub mod saving;
 
 use std::path::Path;

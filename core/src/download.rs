@@ -288,6 +288,7 @@ pub async fn save_stream(
     let mut writer = DiskWriter::new(
         temp,
         output.checksum.as_ref().map(|Checksum::Md5(_)| Md5::new()),
+        stream.content_length.or(output.size),
     );
     let mut written: u64 = 0;
     while let Some(chunk) = stream.stream.next().await {
@@ -371,14 +372,19 @@ struct DiskWriter {
     running: Option<Running>,
     /// The batch filling.
     filling: Vec<u8>,
+    /// What a batch buffer holds: a batch, or the whole body when it is announced smaller, so a
+    /// small download never holds a megabyte.
+    capacity: usize,
 }
 
 impl DiskWriter {
-    fn new(temp: tempfile::NamedTempFile, md5: Option<Md5>) -> Self {
+    fn new(temp: tempfile::NamedTempFile, md5: Option<Md5>, expected: Option<u64>) -> Self {
+        let capacity = expected.map_or(WRITE_BATCH, |n| (n as usize).min(WRITE_BATCH));
         DiskWriter {
             idle: Some((temp, md5, Vec::new())),
             running: None,
-            filling: Vec::with_capacity(WRITE_BATCH),
+            filling: Vec::with_capacity(capacity),
+            capacity,
         }
     }
 
@@ -416,8 +422,9 @@ impl DiskWriter {
 
     fn start(&mut self, (mut temp, md5, mut spare): WriterState, sync: bool) {
         spare.clear();
-        if spare.capacity() == 0 {
-            spare.reserve(WRITE_BATCH);
+        if !sync {
+            // The last write needs no buffer behind it.
+            spare.reserve(self.capacity);
         }
         let batch = Arc::new(std::mem::replace(&mut self.filling, spare));
         let hash = md5.map(|mut h| {

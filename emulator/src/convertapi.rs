@@ -523,7 +523,9 @@ async fn submit(
                 Ok(result) => CaState::Done(result.clone()),
                 Err((status, body)) => CaState::Failed(status.as_u16(), body.clone()),
             };
-            shared.lock().ca_jobs.insert(
+            let mut inner = shared.lock();
+            inner.finished(&id);
+            inner.ca_jobs.insert(
                 id,
                 CaJob {
                     route: CaRoute::Legacy,
@@ -564,6 +566,7 @@ async fn submit(
                 Ok(result) => CaState::Done(result),
                 Err((status, body)) => CaState::Failed(status.as_u16(), body),
             };
+            inner.finished(&job);
         }
         if let Some(url) = webhook {
             call_back(&worker, &url, &job, route).await;
@@ -653,6 +656,7 @@ async fn poll(
     if let Err(r) = authorize(&shared, op, &uri, &headers) {
         return r;
     }
+    shared.polled(&id);
     if fault == Some(Fault::Busy) {
         return StatusCode::SERVICE_UNAVAILABLE.into_response();
     }

@@ -50,7 +50,7 @@ use tokio::task::JoinHandle;
 
 pub use engine::Engine;
 pub use faults::{Fault, FaultSpec};
-pub use state::Violation;
+pub use state::{JobTiming, Violation};
 
 use state::Shared;
 
@@ -289,6 +289,15 @@ impl Running {
             .get(operation)
             .copied()
             .unwrap_or(0)
+    }
+    /// When job `id` ended and how many status requests it had (zeroes for an unknown id).
+    pub fn job_timing(&self, id: &str) -> JobTiming {
+        self.shared
+            .lock()
+            .timings
+            .get(id)
+            .copied()
+            .unwrap_or_default()
     }
     /// The rules clients broke.
     pub fn violations(&self) -> Vec<Violation> {

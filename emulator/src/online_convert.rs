@@ -692,6 +692,7 @@ async fn run(shared: Arc<Shared>, id: String, hostile: bool) {
             job.warnings.append(&mut job.errors);
         }
         set_status(job, if failed { "failed" } else { "completed" });
+        inner.finished(&id);
     }
     notify(&shared, &id, true);
 }
@@ -739,6 +740,7 @@ async fn read(State(shared): S, Path(id): Path<String>, uri: Uri, headers: Heade
     if let Err(r) = authorize(&shared, op, &uri, &headers) {
         return r;
     }
+    shared.polled(&id);
     let response = match with_job(&shared, &id, |job| job_json(&shared, job)) {
         Ok(v) => Json(v).into_response(),
         Err(r) => r,

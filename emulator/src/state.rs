@@ -118,8 +118,28 @@ pub(crate) struct CaJob {
     pub polling: bool,
 }
 
+/// When a job ended at the emulated vendor and how often its status was asked for: what a
+/// client's polling costs, and how late it noticed (benchmarks, tests of wait strategies).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct JobTiming {
+    /// When the job reached a final status (completed or failed), in milliseconds since the Unix
+    /// epoch; `None` while it runs.
+    pub finished_unix_ms: Option<u64>,
+    /// Status requests for the job (online-convert `GET /jobs/{id}`, ConvertAPI job polls).
+    pub polls: u64,
+}
+
+/// Milliseconds since the Unix epoch.
+pub(crate) fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
 #[derive(Default)]
 pub(crate) struct Inner {
+    pub timings: HashMap<String, JobTiming>,
     pub oc_jobs: HashMap<String, OcJob>,
     pub ca_files: HashMap<String, CaFile>,
     pub ca_jobs: HashMap<String, CaJob>,
@@ -128,6 +148,17 @@ pub(crate) struct Inner {
     pub faults: Vec<Armed>,
     pub seq: u64,
     pub injected: u64,
+}
+
+impl Inner {
+    /// Notes a job's final status, now, for a caller already holding the lock.
+    pub fn finished(&mut self, id: &str) {
+        self.timings
+            .entry(id.to_owned())
+            .or_default()
+            .finished_unix_ms
+            .get_or_insert_with(unix_ms);
+    }
 }
 
 /// State shared by every handler.
@@ -176,6 +207,11 @@ impl Shared {
             .counters
             .entry(operation.to_owned())
             .or_default() += 1;
+    }
+
+    /// Counts one status request for job `id`.
+    pub fn polled(&self, id: &str) {
+        self.lock().timings.entry(id.to_owned()).or_default().polls += 1;
     }
 
     /// Records a broken rule.

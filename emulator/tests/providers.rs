@@ -538,3 +538,40 @@ async fn a_keyed_convertapi_job_is_found_again_from_its_key() {
     assert_eq!(emulator.count("ca.submit"), 2, "one submit per key");
     assert_eq!(emulator.violations(), []);
 }
+
+#[tokio::test]
+async fn a_job_timing_tells_when_it_ended_and_how_often_it_was_polled() {
+    let emulator = emulator().await;
+    for (provider, what) in [
+        (
+            oc(&emulator) as Arc<dyn ConversionProvider>,
+            "online-convert",
+        ),
+        (ca(&emulator, AsyncRoute::Current), "convertapi"),
+    ] {
+        let before = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as u64;
+        let handle = provider.submit(&upload_request("jpg")).await.unwrap();
+        assert_eq!(
+            emulator.job_timing(&handle.id).finished_unix_ms,
+            None,
+            "{what}"
+        );
+        let job = provider.wait(&handle, &fast()).await.unwrap();
+        assert_eq!(job.status, JobStatus::Completed);
+        let timing = emulator.job_timing(&handle.id);
+        let finished = timing.finished_unix_ms.expect("a finished job has an end");
+        // The work takes 20 ms; the polls are 20 ms apart: at least one found it running.
+        assert!(finished >= before + 20, "{what}: {finished} vs {before}");
+        assert!(timing.polls >= 2, "{what}: {timing:?}");
+        // Later polls leave the end where it was (ConvertAPI's provider answers a finished job
+        // from memory, so only online-convert's reaches the emulator).
+        provider.poll(&handle).await.unwrap();
+        let again = emulator.job_timing(&handle.id);
+        assert!(again.polls >= timing.polls, "{what}");
+        assert_eq!(again.finished_unix_ms, Some(finished), "{what}");
+    }
+    assert_eq!(emulator.job_timing("no-such-job"), Default::default());
+}
