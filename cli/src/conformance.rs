@@ -116,6 +116,9 @@ impl LiveTarget for Target {
                 ConvertApi::new(
                     multiconvert_convertapi::Config::from_lookup(lookup)
                         .map_err(|e| e.to_string())?
+                        // The suites are the async route's contract (`convertapi-current`,
+                        // `convertapi-legacy`): their scenarios submit, poll and call back.
+                        .with_submit_style(multiconvert_convertapi::SubmitStyle::Async)
                         .with_http(http),
                 )
                 .map_err(|e| e.to_string())?,

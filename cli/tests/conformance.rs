@@ -105,6 +105,7 @@ impl Suite {
                         .secret(fake_secret("secret"))
                         .base_url(base)
                         .route(route)
+                        .submit_style(multiconvert_convertapi::SubmitStyle::Async)
                         .http(http)
                         .build()
                         .unwrap(),

@@ -47,6 +47,7 @@ fn convertapi(base: &str) -> Arc<dyn ConversionProvider> {
     Arc::new(
         ConvertApi::new(
             multiconvert_convertapi::Config::builder()
+                .submit_style(multiconvert_convertapi::SubmitStyle::Async)
                 .secret(fake_secret("secret"))
                 .base_url(base)
                 .route(AsyncRoute::Current)
@@ -254,6 +255,7 @@ async fn submit_signs_the_callback_with_the_job_id() {
         .sign_callback(signer.clone());
     let provider = ConvertApi::new(
         multiconvert_convertapi::Config::builder()
+            .submit_style(multiconvert_convertapi::SubmitStyle::Async)
             .secret("s")
             .base_url(server.uri())
             .build()
@@ -327,6 +329,7 @@ async fn format_catalogs_are_asked_once_and_steer_the_router() {
     let ca = Arc::new(
         ConvertApi::new(
             multiconvert_convertapi::Config::builder()
+                .submit_style(multiconvert_convertapi::SubmitStyle::Async)
                 .secret(fake_secret("secret"))
                 .base_url(replay.base_url())
                 .http(fast_http())
@@ -471,6 +474,7 @@ fn named_convertapi(name: &str, base: &str, route: AsyncRoute) -> Arc<dyn Conver
     Arc::new(
         ConvertApi::new(
             multiconvert_convertapi::Config::builder()
+                .submit_style(multiconvert_convertapi::SubmitStyle::Async)
                 .name(name)
                 .secret(fake_secret("secret"))
                 .base_url(base)

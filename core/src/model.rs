@@ -57,6 +57,10 @@ pub struct JobRequest {
     /// Told the job's handle before the job can start (see
     /// [`SubmitJournal`](crate::shared::SubmitJournal)).
     pub journal: Option<Arc<dyn crate::shared::SubmitJournal>>,
+    /// How long the caller expects the conversion to take, a hint: a provider that can hold a
+    /// request open until the result (ConvertAPI's semi-async convert) does so for short jobs
+    /// and submits long ones asynchronously. `None`: the provider's default.
+    pub expected_duration: Option<std::time::Duration>,
 }
 
 impl JobRequest {
@@ -140,6 +144,12 @@ impl JobRequest {
     /// Sets the idempotency key.
     pub fn idempotency_key(mut self, key: impl Into<String>) -> Self {
         self.idempotency_key = Some(key.into());
+        self
+    }
+    /// Sets how long the conversion is expected to take (see
+    /// [`expected_duration`](Self::expected_duration)).
+    pub fn expected_duration(mut self, duration: std::time::Duration) -> Self {
+        self.expected_duration = Some(duration);
         self
     }
     /// Sets a vendor parameter the model does not name.

@@ -32,6 +32,11 @@ pub struct PollPolicy {
     pub jitter: f64,
     /// How long to wait in all.
     pub deadline: Duration,
+    /// When set, no pause is longer than this share of the time the wait has already run (but
+    /// never shorter than `min_interval`), so a job is noticed at most that share of its running
+    /// time after it ends. `0.1`: a 2 s job is seen within 0.2 s of its end, a 40 s job within
+    /// 4 s. Costs polls early on; the geometric schedule rules when it is shorter.
+    pub lateness: Option<f64>,
 }
 
 impl Default for PollPolicy {
@@ -44,6 +49,7 @@ impl Default for PollPolicy {
             min_interval: Duration::from_millis(500),
             jitter: 0.25,
             deadline: Duration::from_secs(300),
+            lateness: None,
         }
     }
 }
@@ -58,6 +64,7 @@ impl PollPolicy {
             min_interval: interval,
             jitter: 0.0,
             deadline,
+            lateness: None,
         }
     }
     /// Sets the first interval.
@@ -90,6 +97,46 @@ impl PollPolicy {
         self.deadline = deadline;
         self
     }
+    /// Bounds how late a finished job is noticed, as a share of the time waited (see
+    /// [`lateness`](Self::lateness)); `None` turns the bound off.
+    pub fn with_lateness(mut self, share: Option<f64>) -> Self {
+        self.lateness = share;
+        self
+    }
+
+    /// The pause before the next poll, `waited` into the wait, when the schedule's next interval
+    /// is `interval`: the interval jittered, then, with a [`lateness`](Self::lateness) bound, no
+    /// more than that share of `waited` (jittered downwards only, so the bound holds) and no
+    /// less than `min_interval`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use multiconvert_core::PollPolicy;
+    /// let p = PollPolicy::default()
+    ///     .with_jitter(0.0)
+    ///     .with_min_interval(Duration::from_millis(100))
+    ///     .with_lateness(Some(0.1));
+    /// let s = Duration::from_secs;
+    /// assert_eq!(p.pause(s(1), Duration::ZERO), Duration::from_millis(100));
+    /// assert_eq!(p.pause(s(5), s(20)), s(2));
+    /// assert_eq!(p.pause(s(5), s(120)), s(5));
+    /// ```
+    pub fn pause(&self, interval: Duration, waited: Duration) -> Duration {
+        let scheduled = self.jittered(interval);
+        let Some(share) = self.lateness.filter(|s| s.is_finite() && *s > 0.0) else {
+            return scheduled;
+        };
+        let jitter = if self.jitter.is_finite() {
+            self.jitter.clamp(0.0, 1.0)
+        } else {
+            0.0
+        };
+        let bound = waited
+            .mul_f64(share.min(1.0))
+            .mul_f64(1.0 - jitter * 0.5 * fastrand::f64())
+            .max(self.min_interval);
+        scheduled.min(bound)
+    }
 
     /// The un-jittered intervals, forever (the caller stops at the deadline).
     pub fn intervals(&self) -> impl Iterator<Item = Duration> {
@@ -119,6 +166,33 @@ impl PollPolicy {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_lateness_bound_caps_every_pause_and_keeps_the_floor() {
+        let p = PollPolicy::default()
+            .with_min_interval(Duration::from_millis(100))
+            .with_lateness(Some(0.1));
+        for waited_ms in [0u64, 50, 999, 1_000, 7_777, 50_000, 600_000] {
+            let waited = Duration::from_millis(waited_ms);
+            for interval in p.intervals().take(8) {
+                let pause = p.pause(interval, waited);
+                let bound = waited.mul_f64(0.1).max(Duration::from_millis(100));
+                assert!(pause <= bound, "{pause:?} > {bound:?} after {waited:?}");
+                assert!(pause >= Duration::from_millis(100), "{pause:?}");
+                assert!(pause <= interval.mul_f64(1.25), "{pause:?} vs {interval:?}");
+            }
+        }
+        // Without a bound (or with a nonsensical one), the schedule alone rules.
+        for lateness in [None, Some(f64::NAN), Some(-1.0), Some(0.0)] {
+            let p = PollPolicy::default()
+                .with_jitter(0.0)
+                .with_lateness(lateness);
+            assert_eq!(
+                p.pause(Duration::from_secs(5), Duration::ZERO),
+                Duration::from_secs(5)
+            );
+        }
+    }
 
     #[test]
     fn intervals_respect_floor_and_cap_whatever_the_settings() {

@@ -112,7 +112,8 @@ pub trait ProviderExt: ConversionProvider {
         policy: &PollPolicy,
         observe: &(dyn for<'j> Fn(&'j Job) + Send + Sync),
     ) -> Result<Job> {
-        let deadline = tokio::time::Instant::now() + policy.deadline;
+        let started = tokio::time::Instant::now();
+        let deadline = started + policy.deadline;
         let mut intervals = policy.intervals();
         loop {
             let job = self.poll(handle).await?;
@@ -135,7 +136,7 @@ pub trait ProviderExt: ConversionProvider {
                 .with_last_status(job.status));
             }
             let interval = intervals.next().unwrap_or(policy.max_interval);
-            let pause = policy.jittered(interval).min(deadline - now);
+            let pause = policy.pause(interval, now - started).min(deadline - now);
             tracing::trace!(provider = %self.info().name, job = %handle.id, status = %job.status, pause_ms = pause.as_millis() as u64, "waiting");
             tokio::time::sleep(pause).await;
         }

@@ -202,3 +202,83 @@ async fn a_failed_conversion_carries_the_handle() {
     assert_eq!(e.kind(), ErrorKind::ConversionFailed);
     assert_eq!(e.job().map(|h| h.id.as_str()), Some("job-1"));
 }
+
+/// A provider whose job ends `ends_after` after it was made, counting polls.
+#[derive(Debug)]
+struct Timed {
+    info: ProviderInfo,
+    made: Instant,
+    ends_after: Duration,
+    polls: AtomicUsize,
+}
+
+#[async_trait]
+impl ConversionProvider for Timed {
+    fn info(&self) -> &ProviderInfo {
+        &self.info
+    }
+    async fn submit(&self, _: &JobRequest) -> Result<JobHandle> {
+        Ok(JobHandle::new("timed", "job-1"))
+    }
+    async fn poll(&self, handle: &JobHandle) -> Result<Job> {
+        self.polls.fetch_add(1, Ordering::SeqCst);
+        let done = self.made.elapsed() >= self.ends_after;
+        let status = if done {
+            JobStatus::Completed
+        } else {
+            JobStatus::Processing
+        };
+        Ok(Job::new(handle.clone(), status))
+    }
+    fn webhook(&self, _: &WebhookRequest) -> Result<WebhookEvent> {
+        Ok(WebhookEvent::unverified("timed", "job-1"))
+    }
+    async fn delete(&self, _: &JobHandle) -> Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_lateness_bound_notices_a_finished_job_within_its_share_of_the_job_time() {
+    let policy = PollPolicy::default()
+        .with_min_interval(Duration::from_millis(100))
+        .with_lateness(Some(0.1));
+    for secs in [1.0, 1.5, 3.0, 5.0, 15.0, 40.0, 60.0] {
+        let ends_after = Duration::from_secs_f64(secs);
+        let timed = Timed {
+            info: ProviderInfo::new("timed", Capabilities::new(), policy),
+            made: Instant::now(),
+            ends_after,
+            polls: AtomicUsize::new(0),
+        };
+        let job = timed
+            .wait(&JobHandle::new("timed", "job-1"), &policy)
+            .await
+            .unwrap();
+        assert_eq!(job.status, JobStatus::Completed);
+        let late = timed.made.elapsed() - ends_after;
+        assert!(
+            late <= ends_after.mul_f64(0.1),
+            "a {secs} s job noticed {late:?} late"
+        );
+        // The bound costs polls, but boundedly: ~10 in the first second, then ~1 per 10 % more.
+        let polls = timed.polls.load(Ordering::SeqCst);
+        assert!(
+            polls <= 12 + (secs.ln() / 1.09f64.ln()) as usize,
+            "{secs} s: {polls} polls"
+        );
+    }
+    // Without the bound, the same 1.5 s job is noticed a second late (polls at 0, 1, 2.5 s).
+    let plain = PollPolicy::default().with_jitter(0.0);
+    let timed = Timed {
+        info: ProviderInfo::new("timed", Capabilities::new(), plain),
+        made: Instant::now(),
+        ends_after: Duration::from_secs_f64(1.5),
+        polls: AtomicUsize::new(0),
+    };
+    timed
+        .wait(&JobHandle::new("timed", "job-1"), &plain)
+        .await
+        .unwrap();
+    assert_eq!(timed.made.elapsed(), Duration::from_secs_f64(2.5));
+}

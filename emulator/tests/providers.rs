@@ -66,6 +66,9 @@ fn ca(emulator: &Running, route: AsyncRoute) -> Arc<ConvertApi> {
                 .secret(SECRET)
                 .base_url(emulator.convertapi_url())
                 .route(route)
+                // Async: these tests follow the submit-poll flow and its faults; the held
+                // default has its own test below.
+                .submit_style(multiconvert_convertapi::SubmitStyle::Async)
                 .http(fast_http())
                 .poll_policy(fast())
                 .build()
@@ -574,4 +577,25 @@ async fn a_job_timing_tells_when_it_ended_and_how_often_it_was_polled() {
         assert_eq!(again.finished_unix_ms, Some(finished), "{what}");
     }
     assert_eq!(emulator.job_timing("no-such-job"), Default::default());
+}
+
+#[tokio::test]
+async fn a_short_convertapi_job_is_one_held_convert_and_no_poll() {
+    let emulator = emulator().await;
+    let held = Arc::new(
+        ConvertApi::new(
+            multiconvert_convertapi::Config::builder()
+                .secret(SECRET)
+                .base_url(emulator.convertapi_url())
+                .http(fast_http())
+                .build()
+                .unwrap(),
+        )
+        .unwrap(),
+    );
+    convert_and_check(held.as_ref(), &upload_request("jpg"), JPEG).await;
+    assert_eq!(emulator.count("ca.convert"), 1, "{}", emulator.state());
+    assert_eq!(emulator.count("ca.submit"), 0);
+    assert_eq!(emulator.count("ca.poll"), 0);
+    assert_eq!(emulator.violations(), []);
 }

@@ -54,6 +54,7 @@ fn ca(emulator: &Running) -> Arc<dyn ConversionProvider> {
     Arc::new(
         ConvertApi::new(
             multiconvert_convertapi::Config::builder()
+                .submit_style(multiconvert_convertapi::SubmitStyle::Async)
                 .secret("any-secret")
                 .base_url(emulator.convertapi_url())
                 .route(AsyncRoute::Current)

@@ -43,6 +43,42 @@ impl AsyncRoute {
     }
 }
 
+/// How `submit` waits for ConvertAPI.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SubmitStyle {
+    /// Semi-async where it serves, async otherwise (the default). A request with no callback
+    /// whose [expected duration](multiconvert_core::JobRequest::expected_duration) is unknown or
+    /// at most the [held limit](ConfigBuilder::held_limit) is sent as a synchronous convert
+    /// carrying a client JobId, held open until ConvertAPI answers with the result: the job is
+    /// done when `submit` returns and the wait ends at its first poll, answered from memory.
+    /// Should the connection drop, the result is fetched by that JobId, never converted twice.
+    /// A request with a callback (the `WebHook`), one expected to run longer, and a journaled
+    /// one (a held conversion's JobId answers only once it is done, so a resumed process could not
+    /// tell a running job from one that never arrived) are submitted async.
+    #[default]
+    Auto,
+    /// Always async: `submit` returns the JobId at once and the result is polled for (or
+    /// announced by the `WebHook`). For callers that must have the handle before the conversion
+    /// ends (`multiconvert convert --no-wait`).
+    Async,
+}
+
+impl SubmitStyle {
+    /// Parses `auto` or `async` (case-insensitive).
+    pub fn parse(text: &str) -> Option<SubmitStyle> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "auto" => Some(SubmitStyle::Auto),
+            "async" => Some(SubmitStyle::Async),
+            _ => None,
+        }
+    }
+}
+
+/// How long a held (semi-async) request may be expected to run by default: a connection held
+/// much longer is at the mercy of proxies and NAT timeouts, so longer jobs go async.
+pub const DEFAULT_HELD_LIMIT: Duration = Duration::from_secs(120);
+
 /// How the secret is sent.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum AuthMode {
@@ -66,6 +102,8 @@ pub struct Config {
     pub(crate) poll_policy: PollPolicy,
     pub(crate) conversion_timeout: Duration,
     pub(crate) inline_uploads: bool,
+    pub(crate) submit_style: SubmitStyle,
+    pub(crate) held_limit: Duration,
 }
 
 impl fmt::Debug for Config {
@@ -80,6 +118,8 @@ impl fmt::Debug for Config {
             .field("poll_policy", &self.poll_policy)
             .field("conversion_timeout", &self.conversion_timeout)
             .field("inline_uploads", &self.inline_uploads)
+            .field("submit_style", &self.submit_style)
+            .field("held_limit", &self.held_limit)
             .finish()
     }
 }
@@ -102,7 +142,8 @@ impl Config {
     }
 
     /// From the environment: `CONVERTAPI_SECRET`, `CONVERTAPI_BASE_URL`,
-    /// `CONVERTAPI_ASYNC_ROUTE` (`current` or `legacy`).
+    /// `CONVERTAPI_ASYNC_ROUTE` (`current` or `legacy`), `CONVERTAPI_SUBMIT` (`auto` or
+    /// `async`, see [`SubmitStyle`]).
     pub fn from_env() -> Result<Config> {
         Config::from_lookup(|name| std::env::var(name).ok())
     }
@@ -121,6 +162,12 @@ impl Config {
                 Error::config(NAME, "CONVERTAPI_ASYNC_ROUTE must be `current` or `legacy`")
             })?;
             builder = builder.route(route);
+        }
+        if let Some(style) = present("CONVERTAPI_SUBMIT") {
+            let style = SubmitStyle::parse(&style).ok_or_else(|| {
+                Error::config(NAME, "CONVERTAPI_SUBMIT must be `auto` or `async`")
+            })?;
+            builder = builder.submit_style(style);
         }
         builder.build()
     }
@@ -146,6 +193,17 @@ impl Config {
     pub fn name(&self) -> &str {
         &self.name
     }
+
+    /// How `submit` waits.
+    pub fn submit_style(&self) -> SubmitStyle {
+        self.submit_style
+    }
+
+    /// The same configuration with another submit style.
+    pub fn with_submit_style(mut self, style: SubmitStyle) -> Self {
+        self.submit_style = style;
+        self
+    }
 }
 
 /// Builds a [`Config`].
@@ -166,6 +224,8 @@ pub struct ConfigBuilder {
     poll_policy: Option<PollPolicy>,
     conversion_timeout: Option<Duration>,
     inline_uploads: bool,
+    submit_style: SubmitStyle,
+    held_limit: Option<Duration>,
 }
 
 impl fmt::Debug for ConfigBuilder {
@@ -229,6 +289,17 @@ impl ConfigBuilder {
         self.inline_uploads = inline;
         self
     }
+    /// How `submit` waits (default [`SubmitStyle::Auto`]).
+    pub fn submit_style(mut self, style: SubmitStyle) -> Self {
+        self.submit_style = style;
+        self
+    }
+    /// The longest expected duration a request is held open for (default
+    /// [`DEFAULT_HELD_LIMIT`]; see [`SubmitStyle::Auto`]).
+    pub fn held_limit(mut self, limit: Duration) -> Self {
+        self.held_limit = Some(limit);
+        self
+    }
     /// Checks and builds.
     pub fn build(self) -> Result<Config> {
         let secret = self
@@ -255,6 +326,8 @@ impl ConfigBuilder {
             poll_policy: self.poll_policy.unwrap_or_else(default_poll_policy),
             conversion_timeout: timeout,
             inline_uploads: self.inline_uploads,
+            submit_style: self.submit_style,
+            held_limit: self.held_limit.unwrap_or(DEFAULT_HELD_LIMIT),
         })
     }
 }

@@ -33,7 +33,8 @@ pub mod webhook;
 pub mod wire;
 
 pub use config::{
-    default_poll_policy, AsyncRoute, AuthMode, Config, ConfigBuilder, DEFAULT_BASE_URL,
+    default_poll_policy, AsyncRoute, AuthMode, Config, ConfigBuilder, SubmitStyle,
+    DEFAULT_BASE_URL, DEFAULT_HELD_LIMIT,
 };
 pub use provider::ConvertApi;
 

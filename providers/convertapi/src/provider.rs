@@ -14,12 +14,12 @@ use multiconvert_core::http::{HttpClient, Phase, Replay, RequestSpec};
 use multiconvert_core::upload::Progress;
 use multiconvert_core::{
     ByteStream, Capabilities, ConversionProvider, Delivery, Error, ErrorKind, Input, InputSource,
-    Job, JobHandle, JobRequest, JobStatus, Operation, Output, PollPolicy, ProviderExt,
-    ProviderInfo, Result, UploadSource, WebhookEvent, WebhookRequest,
+    Job, JobHandle, JobRequest, JobStatus, Operation, Output, ProviderInfo, Result, UploadSource,
+    WebhookEvent, WebhookRequest,
 };
 use url::Url;
 
-use crate::config::{AsyncRoute, AuthMode, Config};
+use crate::config::{AsyncRoute, AuthMode, Config, SubmitStyle};
 use crate::request::{
     content_disposition, convert_segments, form_fields, inline_parts, job_id_for, job_segments,
     route_of_job_id, source_format, upload_filename, FileValue, ROUTE_META,
@@ -222,7 +222,8 @@ impl ConvertApi {
 
     /// Sends the convert request (with the retry loop's safe retries): a form, or a multipart
     /// request when inputs travel inline.
-    async fn send_convert(
+    /// Sends a convert request; any answer it reads is returned, whatever its status.
+    async fn send_convert_raw(
         &self,
         prepared: &Prepared,
         spec: RequestSpec,
@@ -259,12 +260,33 @@ impl ConvertApi {
                 Ok(rb.multipart(form))
             })
             .await?;
-        let (status, headers, body) = self.http.read_body(op, response, MAX_JSON).await?;
+        self.http.read_body(op, response, MAX_JSON).await
+    }
+
+    async fn send_convert(
+        &self,
+        prepared: &Prepared,
+        spec: RequestSpec,
+    ) -> Result<(StatusCode, HeaderMap, Bytes)> {
+        let op = spec.operation();
+        let (status, headers, body) = self.send_convert_raw(prepared, spec).await?;
         if status.is_success() {
             Ok((status, headers, body))
         } else {
             Err(parse_error(op, status, &headers, &body))
         }
+    }
+
+    /// Whether `submit` holds `request` open for its result (see [`SubmitStyle::Auto`]).
+    fn holds(&self, request: &JobRequest) -> bool {
+        // A journaled request must be resumable by its JobId from the moment it is sent, and a
+        // held conversion's JobId answers only once it is done: journaled requests go async.
+        self.config.submit_style == SubmitStyle::Auto
+            && request.callback.is_none()
+            && request.journal.is_none()
+            && request
+                .expected_duration
+                .is_none_or(|d| d <= self.config.held_limit)
     }
 
     /// Whether a job with this id exists at the vendor: `Some(job)` when it answers 200/202/503,
@@ -294,37 +316,64 @@ impl ConvertApi {
         let prepared = self.prepare(request, None).await?;
         let handle = prepared.handle.clone();
         request.record_handle(&handle).await?;
-        let job_id = handle.id.clone();
         let timeout = self.config.conversion_timeout;
         let spec = RequestSpec::new(Operation::Submit)
             .replay(Replay::CreatesJob)
             .classify(classify_submit)
             .timeout(timeout + std::time::Duration::from_secs(10));
-        match self.send_convert(&prepared, spec).await {
-            Ok((_, _, body)) => {
-                let job = completed_job(&handle, &body, Operation::Submit)?;
-                self.remember(&job);
-                Ok(job)
-            }
-            Err(e) if e.is_ambiguous() => {
-                tracing::debug!(provider = NAME, job = %job_id, "semi-async convert interrupted: recovering by JobId");
-                let policy = PollPolicy::fixed(std::time::Duration::from_secs(5), timeout);
-                let policy = if self.config.poll_policy.min_interval < policy.min_interval {
-                    self.config.poll_policy
-                } else {
-                    policy
-                };
-                let job = self
-                    .wait(&handle, &policy)
-                    .await
-                    .map_err(|_| e.with_job(handle.clone()))?;
-                if job.status == JobStatus::Completed {
-                    Ok(job)
-                } else {
-                    Err(multiconvert_core::failed_job_error(NAME, &job))
+        let job = match self.send_convert_answer(&prepared, spec).await {
+            Ok(job) => job,
+            Err(e) if e.is_ambiguous() => self.recover_held(&handle, e).await?,
+            Err(e) => return Err(e),
+        };
+        self.remember(&job);
+        Ok(job)
+    }
+
+    /// Sends a held (synchronous) convert and reads its answer as the job's end: the result,
+    /// or a conversion ConvertAPI failed (a 5xx with its error JSON) as a failed job, the way a
+    /// poll of the JobId would report them. Other refusals (a bad secret, a bad parameter) are
+    /// errors, as they are for an async submit.
+    async fn send_convert_answer(&self, prepared: &Prepared, spec: RequestSpec) -> Result<Job> {
+        let (status, headers, body) = self.send_convert_raw(prepared, spec).await?;
+        if status.is_success() {
+            return completed_job(&prepared.handle, &body, Operation::Submit);
+        }
+        if status.is_server_error() {
+            if let Ok(job) = parse_poll(&prepared.handle, status, &headers, &body) {
+                if job.status == JobStatus::Failed {
+                    return Ok(job);
                 }
             }
-            Err(e) => Err(e),
+        }
+        Err(parse_error(Operation::Submit, status, &headers, &body))
+    }
+
+    /// After a held convert's connection dropped (`error`): the conversion may be running or
+    /// done at ConvertAPI, which keeps its result under the JobId. Polls that JobId on the
+    /// default schedule until the conversion's own timeout; a 404 meanwhile means "not (yet)
+    /// stored". Never resends: should the JobId stay unknown, `error` is returned, ambiguous
+    /// and carrying the handle, for the caller to reconcile.
+    async fn recover_held(&self, handle: &JobHandle, error: Error) -> Result<Job> {
+        tracing::debug!(provider = NAME, job = %handle.id, "held convert interrupted: recovering by JobId");
+        let deadline = tokio::time::Instant::now() + self.config.conversion_timeout;
+        let policy = self.config.poll_policy;
+        let mut intervals = policy.intervals();
+        loop {
+            match self.poll_once(handle).await {
+                Ok(job) if job.status.is_terminal() => return Ok(job),
+                Ok(_) => {}
+                Err(e) if e.kind() == ErrorKind::NotFound => {}
+                Err(_) => return Err(ambiguous(error, handle)),
+            }
+            let now = tokio::time::Instant::now();
+            if now >= deadline {
+                return Err(ambiguous(error, handle));
+            }
+            let pause = policy
+                .jittered(intervals.next().unwrap_or(policy.max_interval))
+                .min(deadline - now);
+            tokio::time::sleep(pause).await;
         }
     }
 
@@ -665,7 +714,12 @@ impl ConversionProvider for ConvertApi {
     }
 
     async fn submit(&self, request: &JobRequest) -> Result<JobHandle> {
-        self.submit_inner(request).await.map_err(|e| self.named(e))
+        let submitted = if self.holds(request) {
+            self.convert_sync_inner(request).await.map(|job| job.handle)
+        } else {
+            self.submit_inner(request).await
+        };
+        submitted.map_err(|e| self.named(e))
     }
 
     async fn poll(&self, handle: &JobHandle) -> Result<Job> {

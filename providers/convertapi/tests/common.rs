@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use multiconvert_conformance::{fake_secret, Cassette, Replay};
-use multiconvert_convertapi::{AsyncRoute, Config, ConfigBuilder, ConvertApi};
+use multiconvert_convertapi::{AsyncRoute, Config, ConfigBuilder, ConvertApi, SubmitStyle};
 use multiconvert_core::http::{HttpConfig, RetryPolicy, Timeouts};
 use multiconvert_core::{ConversionProvider, PollPolicy};
 
@@ -18,7 +18,8 @@ pub fn fixtures(route: AsyncRoute) -> PathBuf {
     .join(route.as_str())
 }
 
-/// A builder pointed at `base` with the fake secret, fast retries and fast polling.
+/// A builder pointed at `base` with the fake secret, fast retries and fast polling, submitting
+/// async on `route` (the flows the cassettes hold; `held.rs` tests the semi-async default).
 pub fn builder(base: &str, route: AsyncRoute) -> ConfigBuilder {
     let mut timeouts = Timeouts::default();
     timeouts.request = Duration::from_millis(1500);
@@ -26,6 +27,7 @@ pub fn builder(base: &str, route: AsyncRoute) -> ConfigBuilder {
         .secret(fake_secret("secret"))
         .base_url(base)
         .route(route)
+        .submit_style(SubmitStyle::Async)
         .poll_policy(PollPolicy::fixed(
             Duration::from_millis(5),
             Duration::from_secs(10),

@@ -37,7 +37,9 @@ pub mod response;
 pub mod webhook;
 pub mod wire;
 
-pub use config::{Config, ConfigBuilder, SubmitMode, WebhookVerification, DEFAULT_BASE_URL};
+pub use config::{
+    default_poll_policy, Config, ConfigBuilder, SubmitMode, WebhookVerification, DEFAULT_BASE_URL,
+};
 pub use provider::{JobPage, OnlineConvert};
 pub use request::{InputOrder, JobUpdate};
 
