@@ -335,7 +335,7 @@ async fn raw_oc(
 async fn raw_ca(
     client: &reqwest::Client,
     spec: &Spec,
-    policy: &PollPolicy,
+    _: &PollPolicy,
 ) -> RawResult<(String, String, u64)> {
     let auth = format!("Bearer {}", spec.credential);
     let file = tokio::fs::File::open(&spec.input).await?;
@@ -355,32 +355,27 @@ async fn raw_ca(
         .json()
         .await?;
     let file_id = uploaded["FileId"].as_str().ok_or("no FileId")?;
-    let id = uuid::Uuid::new_v4().simple().to_string();
-    client
-        .post(format!("{}/async/convert/png/to/jpg", spec.base))
+    // The crate's default for a short job: one convert held open until the result, carrying a
+    // client JobId (semi-async).
+    let id = uuid::Uuid::new_v4().to_string();
+    let result: Value = client
+        .post(format!("{}/convert/png/to/jpg", spec.base))
         .header("authorization", &auth)
-        .form(&[("File", file_id), ("JobId", &id), ("StoreFile", "true")])
+        .header("accept", "application/json")
+        .form(&[
+            ("File", file_id),
+            ("JobId", &id),
+            ("StoreFile", "true"),
+            ("Timeout", "900"),
+        ])
         .send()
         .await?
-        .error_for_status()?;
-    let mut intervals = policy.intervals();
-    loop {
-        let response = client
-            .get(format!("{}/async/job/{id}", spec.base))
-            .header("authorization", &auth)
-            .send()
-            .await?;
-        match response.status().as_u16() {
-            200 => {
-                let noticed = unix_ms();
-                let result: Value = response.json().await?;
-                let url = result["Files"][0]["Url"].as_str().ok_or("no Url")?;
-                return Ok((id, url.to_owned(), noticed));
-            }
-            202 | 503 => pause(policy, &mut intervals).await,
-            status => return Err(format!("poll answered {status}").into()),
-        }
-    }
+        .error_for_status()?
+        .json()
+        .await?;
+    let noticed = unix_ms();
+    let url = result["Files"][0]["Url"].as_str().ok_or("no Url")?;
+    Ok((id, url.to_owned(), noticed))
 }
 
 async fn raw_download(client: &reqwest::Client, uri: &str, to: &std::path::Path) -> RawResult<()> {

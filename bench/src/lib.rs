@@ -1,5 +1,6 @@
 //! What the benchmarks share: a minimal loopback HTTP/1.1 server that streams or swallows large
-//! bodies through a fixed 64 KiB buffer (so it adds nothing to peak RSS), peak-RSS readings, and
+//! bodies through a fixed 64 KiB buffer (so it adds nothing to peak RSS) and answers
+//! `Expect: 100-continue` at once, peak-RSS readings, and
 //! a `curl` baseline run in the same process lifetime.
 
 pub mod clients;
@@ -53,7 +54,7 @@ async fn read_request(reader: &mut BufReader<TcpStream>) -> Option<Seen> {
         .take(2)
         .collect::<Vec<_>>()
         .join(" ");
-    let (mut length, mut chunked) = (0u64, false);
+    let (mut length, mut chunked, mut expects) = (0u64, false, false);
     loop {
         let mut header = String::new();
         reader.read_line(&mut header).await.ok()?;
@@ -61,12 +62,24 @@ async fn read_request(reader: &mut BufReader<TcpStream>) -> Option<Seen> {
         if lower.is_empty() {
             break;
         }
+        if lower.starts_with("expect:") && lower.contains("100-continue") {
+            expects = true;
+        }
         if let Some(v) = lower.strip_prefix("content-length:") {
             length = v.trim().parse().ok()?;
         }
         if lower.starts_with("transfer-encoding:") && lower.contains("chunked") {
             chunked = true;
         }
+    }
+    // A client that asks first (curl does for large bodies) is told to go on at once, as real
+    // servers do; left unanswered it would wait a second before sending.
+    if expects {
+        reader
+            .get_mut()
+            .write_all(b"HTTP/1.1 100 Continue\r\n\r\n")
+            .await
+            .ok()?;
     }
     let mut buf = vec![0u8; 64 * 1024];
     let mut body_len = 0;

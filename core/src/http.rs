@@ -659,15 +659,65 @@ fn delivery_of(e: &reqwest::Error) -> Delivery {
     }
 }
 
-/// A lazily opened file as a stream of 64 KiB chunks: each call opens the file anew, which is
-/// what makes a path upload retryable.
+/// A lazily opened file as a stream of chunks: each call opens the file anew, which is what makes
+/// a path upload retryable.
+///
+/// Chunks are read on the blocking pool straight into the buffers that are sent (no copy through
+/// an async file's own buffer), [`UPLOAD_CHUNK`] at a time or the whole file when it is smaller,
+/// and the next chunk is read while the current one is on the wire.
 pub fn file_stream(
     path: PathBuf,
 ) -> impl futures_util::Stream<Item = std::io::Result<Bytes>> + Send + 'static {
-    futures_util::stream::once(async move { tokio::fs::File::open(path).await })
-        .map_ok(|file| tokio_util::io::ReaderStream::with_capacity(file, 64 * 1024))
+    type Read = tokio::task::JoinHandle<std::io::Result<(std::fs::File, Bytes)>>;
+    fn read_next(mut file: std::fs::File, size: usize) -> Read {
+        tokio::task::spawn_blocking(move || {
+            use std::io::Read as _;
+            let mut buf = vec![0u8; size];
+            let mut filled = 0;
+            while filled < size {
+                match file.read(&mut buf[filled..]) {
+                    Ok(0) => break,
+                    Ok(n) => filled += n,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            buf.truncate(filled);
+            Ok((file, Bytes::from(buf)))
+        })
+    }
+    let open = async move {
+        tokio::task::spawn_blocking(move || {
+            let file = std::fs::File::open(path)?;
+            let len = file.metadata()?.len();
+            Ok::<_, std::io::Error>((file, len))
+        })
+        .await
+        .map_err(std::io::Error::other)?
+    };
+    futures_util::stream::once(open)
+        .map_ok(|(file, len)| {
+            let size = usize::try_from(len)
+                .unwrap_or(UPLOAD_CHUNK)
+                .clamp(1, UPLOAD_CHUNK);
+            futures_util::stream::try_unfold(Some(read_next(file, size)), move |next| async move {
+                let Some(next) = next else { return Ok(None) };
+                let (file, chunk) = next.await.map_err(std::io::Error::other)??;
+                if chunk.is_empty() {
+                    return Ok(None);
+                }
+                // A short chunk is the end of the file; otherwise read ahead.
+                let after = (chunk.len() == size).then(|| read_next(file, size));
+                Ok(Some((chunk, after)))
+            })
+        })
         .try_flatten()
 }
+
+/// The largest chunk a file upload is read and sent in: large enough that a read costs little
+/// per byte, small enough that two of them (one sending, one read ahead) stay well inside an
+/// upload's memory budget.
+pub const UPLOAD_CHUNK: usize = 512 * 1024;
 
 /// The plain `GET` of [`ConversionProvider::download`](crate::ConversionProvider::download)'s
 /// default: no secret, up to five redirects, default timeouts.
