@@ -273,9 +273,14 @@ async fn file_part(path: &std::path::Path) -> RawResult<reqwest::multipart::Part
         .mime_str("image/png")?)
 }
 
-async fn pause(policy: &PollPolicy, intervals: &mut impl Iterator<Item = Duration>) {
+/// The crate's pause (its schedule, lateness bound included) `since` the wait began.
+async fn pause(
+    policy: &PollPolicy,
+    intervals: &mut impl Iterator<Item = Duration>,
+    since: tokio::time::Instant,
+) {
     let interval = intervals.next().unwrap_or(policy.max_interval);
-    tokio::time::sleep(policy.jittered(interval)).await;
+    tokio::time::sleep(policy.pause(interval, since.elapsed())).await;
 }
 
 async fn raw_oc(
@@ -312,6 +317,7 @@ async fn raw_oc(
         .await?
         .error_for_status()?;
     let mut intervals = policy.intervals();
+    let since = tokio::time::Instant::now();
     loop {
         let job: Value = client
             .get(format!("{}/jobs/{id}", spec.base))
@@ -327,7 +333,7 @@ async fn raw_oc(
                 return Ok((id, uri.to_owned(), unix_ms()));
             }
             Some("failed") | Some("canceled") => return Err("the job failed".into()),
-            _ => pause(policy, &mut intervals).await,
+            _ => pause(policy, &mut intervals, since).await,
         }
     }
 }
@@ -399,7 +405,8 @@ async fn raw_download(client: &reqwest::Client, uri: &str, to: &std::path::Path)
 async fn hold(spec: &Spec) -> ChildReport {
     let provider = provider(spec);
     let policy = provider.info().poll_policy;
-    let request = request(spec);
+    // Expected to run long: ConvertAPI submits it async (a held request would not return).
+    let request = request(spec).expected_duration(Duration::from_secs(3600));
     let in_flight = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let mut waits = Vec::with_capacity(spec.jobs);
     // Submits are paced (64 at once) so the emulator is not asked for 10k connections in one go.

@@ -33,9 +33,11 @@ pub struct PollPolicy {
     /// How long to wait in all.
     pub deadline: Duration,
     /// When set, no pause is longer than this share of the time the wait has already run (but
-    /// never shorter than `min_interval`), so a job is noticed at most that share of its running
-    /// time after it ends. `0.1`: a 2 s job is seen within 0.2 s of its end, a 40 s job within
-    /// 4 s. Costs polls early on; the geometric schedule rules when it is shorter.
+    /// never shorter than `min_interval`), so a job that runs at least the first interval is
+    /// noticed at most that share of its running time after it ends. `0.1`: a 2 s job is seen
+    /// within 0.2 s of its end, a 40 s job within 4 s. Costs polls (about one per tenth more of
+    /// the time waited); the geometric schedule rules when it is shorter. See
+    /// [`pause`](Self::pause).
     pub lateness: Option<f64>,
 }
 
@@ -105,9 +107,11 @@ impl PollPolicy {
     }
 
     /// The pause before the next poll, `waited` into the wait, when the schedule's next interval
-    /// is `interval`: the interval jittered, then, with a [`lateness`](Self::lateness) bound, no
-    /// more than that share of `waited` (jittered downwards only, so the bound holds) and no
-    /// less than `min_interval`.
+    /// is `interval`. Without a [`lateness`](Self::lateness) bound: the interval jittered. With
+    /// one: the jitter shortens instead of stretching (so the bound holds), and once the wait has
+    /// run `min_interval`, the pause is at most that share of `waited`, never below
+    /// `min_interval`. The first pause, right after the immediate first poll, follows the schedule
+    /// alone: a job shorter than the first interval is seen at the first interval.
     ///
     /// ```
     /// use std::time::Duration;
@@ -117,24 +121,26 @@ impl PollPolicy {
     ///     .with_min_interval(Duration::from_millis(100))
     ///     .with_lateness(Some(0.1));
     /// let s = Duration::from_secs;
-    /// assert_eq!(p.pause(s(1), Duration::ZERO), Duration::from_millis(100));
+    /// assert_eq!(p.pause(s(1), Duration::ZERO), s(1));
+    /// assert_eq!(p.pause(s(1), Duration::from_millis(500)), Duration::from_millis(100));
     /// assert_eq!(p.pause(s(5), s(20)), s(2));
     /// assert_eq!(p.pause(s(5), s(120)), s(5));
     /// ```
     pub fn pause(&self, interval: Duration, waited: Duration) -> Duration {
-        let scheduled = self.jittered(interval);
         let Some(share) = self.lateness.filter(|s| s.is_finite() && *s > 0.0) else {
-            return scheduled;
+            return self.jittered(interval);
         };
         let jitter = if self.jitter.is_finite() {
             self.jitter.clamp(0.0, 1.0)
         } else {
             0.0
         };
-        let bound = waited
-            .mul_f64(share.min(1.0))
-            .mul_f64(1.0 - jitter * 0.5 * fastrand::f64())
-            .max(self.min_interval);
+        let shorten = |d: Duration| d.mul_f64(1.0 - jitter * 0.5 * fastrand::f64());
+        let scheduled = shorten(interval).max(self.min_interval.min(interval));
+        if waited < self.min_interval {
+            return scheduled;
+        }
+        let bound = shorten(waited.mul_f64(share.min(1.0))).max(self.min_interval);
         scheduled.min(bound)
     }
 
@@ -176,10 +182,13 @@ mod tests {
             let waited = Duration::from_millis(waited_ms);
             for interval in p.intervals().take(8) {
                 let pause = p.pause(interval, waited);
-                let bound = waited.mul_f64(0.1).max(Duration::from_millis(100));
-                assert!(pause <= bound, "{pause:?} > {bound:?} after {waited:?}");
+                if waited >= Duration::from_millis(100) {
+                    let bound = waited.mul_f64(0.1).max(Duration::from_millis(100));
+                    assert!(pause <= bound, "{pause:?} > {bound:?} after {waited:?}");
+                }
                 assert!(pause >= Duration::from_millis(100), "{pause:?}");
-                assert!(pause <= interval.mul_f64(1.25), "{pause:?} vs {interval:?}");
+                // With a bound, jitter only ever shortens.
+                assert!(pause <= interval, "{pause:?} vs {interval:?}");
             }
         }
         // Without a bound (or with a nonsensical one), the schedule alone rules.
