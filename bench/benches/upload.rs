@@ -1,7 +1,7 @@
 //! A large upload through each vendor provider to a loopback server, next to `curl` uploading the
 //! same file, in alternating rounds: throughput, CPU and peak RSS (budget: 32 MiB).
 //!
-//! `cargo bench -p multiconvert-bench --bench upload` (512 MiB, 5 rounds, medians;
+//! `cargo bench -p multiconvert-bench --bench upload` (512 MiB, 9 rounds, medians;
 //! `MC_BENCH_BYTES` and `MC_BENCH_ROUNDS` change that). Fair by construction: the server answers
 //! `Expect: 100-continue` at once (curl would otherwise stall a second before each upload), and
 //! both sides run as child processes of their own, measured the same way (wall, CPU from
@@ -128,7 +128,7 @@ fn main() {
         return;
     }
     let total = bench_bytes(512 << 20);
-    let rounds = bench_rounds(5);
+    let rounds = bench_rounds(9);
     let mib = total as f64 / (1024.0 * 1024.0);
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("big.bin");
