@@ -241,6 +241,10 @@ impl DiskJobs {
             InputSource::Bytes(b) => Ok(b.to_vec()),
             InputSource::Base64(data) => {
                 let payload = data.rsplit_once("base64,").map_or(data.as_str(), |(_, d)| d);
+                // Checked before decoding: base64 holds three bytes in four characters.
+                if (payload.trim().len() as u64 / 4).saturating_mul(3) > max {
+                    return Err(too_big());
+                }
                 base64::engine::general_purpose::STANDARD
                     .decode(payload.trim())
                     .map_err(|_| self.error(ErrorKind::InvalidInput, op, "the base64 input does not decode"))

@@ -14,14 +14,20 @@
 //! - An unsupported pair is an [`Unsupported`](multiconvert_core::ErrorKind::Unsupported) error and
 //!   an unreadable image an [`InvalidInput`](multiconvert_core::ErrorKind::InvalidInput) error at
 //!   submit; an image whose body turns out corrupt fails the job with code `invalid_input`.
+//! - Every image is held to [`ImageLimits`] (dimensions, total pixels, GIF frames, decoder
+//!   memory; `MULTICONVERT_LOCAL_MAX_*`), checked from its header before any pixel is decoded: a
+//!   small file declaring a huge canvas is an `InvalidInput` error naming the limit, not a
+//!   gigabyte of memory.
 #![warn(missing_docs)]
 
 pub mod convert;
 pub mod jobs;
+pub mod limits;
 pub mod provider;
 pub mod store;
 
 pub use jobs::DiskJobs;
+pub use limits::{ImageLimits, Limit, OverLimit};
 pub use provider::{Local, FORMATS};
 
 /// The provider's name.

@@ -11,8 +11,11 @@ use multiconvert_core::{
     WebhookEvent, WebhookRequest,
 };
 
-use crate::convert::{check_header, content_type, convert, format_of, sniff, Failure, Options};
+use crate::convert::{
+    check_header, content_type, convert, format_of, plan, sniff, Failure, HeaderError, Options,
+};
 use crate::jobs::DiskJobs;
+use crate::limits::ImageLimits;
 use crate::store::StoredJob;
 use crate::NAME;
 
@@ -41,6 +44,7 @@ const MAX_INPUT: u64 = 256 << 20;
 pub struct Local {
     info: ProviderInfo,
     jobs: DiskJobs,
+    limits: ImageLimits,
 }
 
 fn error(kind: ErrorKind, op: Operation, message: impl Into<String>) -> Error {
@@ -54,10 +58,12 @@ struct Task {
     target: ImageFormat,
     extension: String,
     options: Options,
+    limits: ImageLimits,
 }
 
 impl Local {
-    /// A provider keeping its jobs under `root` (created if missing).
+    /// A provider keeping its jobs under `root` (created if missing), with the default
+    /// [`ImageLimits`].
     pub fn new(root: impl Into<PathBuf>) -> Result<Self> {
         let jobs = DiskJobs::new(NAME, root)?;
         let capabilities = Capabilities::new()
@@ -77,6 +83,7 @@ impl Local {
         Ok(Local {
             info: ProviderInfo::new(NAME, capabilities, poll),
             jobs,
+            limits: ImageLimits::default(),
         })
     }
 
@@ -89,13 +96,25 @@ impl Local {
         Ok(self)
     }
 
-    /// The provider with jobs under `MULTICONVERT_LOCAL_DIR`, else `<temp>/multiconvert-local`.
+    /// Sets the bounds every image is held to (see [`ImageLimits`]).
+    pub fn with_limits(mut self, limits: ImageLimits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// The bounds every image is held to.
+    pub fn limits(&self) -> &ImageLimits {
+        &self.limits
+    }
+
+    /// The provider with jobs under `MULTICONVERT_LOCAL_DIR`, else `<temp>/multiconvert-local`,
+    /// and the limits of [`ImageLimits::from_env`].
     pub fn from_env() -> Result<Self> {
         let root = std::env::var_os("MULTICONVERT_LOCAL_DIR")
             .filter(|v| !v.is_empty())
             .map(PathBuf::from)
             .unwrap_or_else(|| std::env::temp_dir().join("multiconvert-local"));
-        Local::new(root)
+        Ok(Local::new(root)?.with_limits(ImageLimits::from_env()?))
     }
 
     /// Where jobs are kept.
@@ -111,7 +130,7 @@ fn run(jobs: DiskJobs, id: String, dir: PathBuf, tasks: Vec<Task>) {
     }
     let mut names = std::collections::BTreeSet::new();
     for task in tasks {
-        match convert(&task.bytes, task.target, &task.options) {
+        match convert(&task.bytes, task.target, &task.options, &task.limits) {
             Ok(bytes) => {
                 let mut filename = format!("{}.{}", task.stem, task.extension);
                 let mut n = 1;
@@ -164,6 +183,7 @@ impl ConversionProvider for Local {
                 name.rsplit_once('.').map_or(name.as_str(), |(s, _)| s),
             );
             let sniffed = sniff(&bytes);
+            let mut header = None;
             for conversion in &request.conversions {
                 let source = conversion
                     .source_format
@@ -191,21 +211,33 @@ impl ConversionProvider for Local {
                         ),
                     ));
                 };
-                check_header(&bytes).map_err(|m| {
-                    error(
-                        ErrorKind::InvalidInput,
-                        op,
-                        format!("{name} is not a readable {source} image: {m}"),
-                    )
-                })?;
-                let options = Options::parse(&conversion.options, target)
+                // Read once per input (a GIF's frames are counted), on its first conversion.
+                let header = match header {
+                    Some(header) => header,
+                    None => {
+                        *header.insert(check_header(&bytes, &self.limits).map_err(|e| match e {
+                            HeaderError::Unreadable(m) => error(
+                                ErrorKind::InvalidInput,
+                                op,
+                                format!("{name} is not a readable {source} image: {m}"),
+                            ),
+                            HeaderError::OverLimit(o) => {
+                                error(ErrorKind::InvalidInput, op, format!("{name}: {o}"))
+                            }
+                        })?)
+                    }
+                };
+                let options = Options::parse(&conversion.options, target, &self.limits)
                     .map_err(|m| error(ErrorKind::InvalidInput, op, m))?;
+                plan(&header, &options, &self.limits)
+                    .map_err(|o| error(ErrorKind::InvalidInput, op, format!("{name}: {o}")))?;
                 tasks.push(Task {
                     bytes: bytes.clone(),
                     stem: stem.clone(),
                     target,
                     extension: conversion.target.to_ascii_lowercase(),
                     options,
+                    limits: self.limits,
                 });
             }
         }

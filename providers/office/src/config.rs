@@ -26,11 +26,18 @@ pub struct Config {
     pub deadline: Duration,
     /// The instance name (default `office`).
     pub name: Option<String>,
+    /// Largest input document taken, in bytes (default 256 MiB).
+    pub max_input: u64,
+    /// The address space each LibreOffice process may map, in bytes (`RLIMIT_AS`; default
+    /// 2 GiB, `None`: unlimited). A document that needs more (an embedded image bomb, a
+    /// spreadsheet that expands without end) fails its job instead of taking the machine's
+    /// memory. LibreOffice itself starts in well under 256 MiB.
+    pub max_memory: Option<u64>,
 }
 
 impl Config {
     /// Defaults: soffice from `PATH`, jobs under `<temp>/multiconvert-office`, one worker per
-    /// core, 120 s per conversion.
+    /// core, 120 s per conversion, inputs up to 256 MiB, 2 GiB of address space per LibreOffice.
     pub fn new() -> Self {
         Config {
             soffice: None,
@@ -38,11 +45,15 @@ impl Config {
             concurrency: std::thread::available_parallelism().map_or(2, |n| n.get()),
             deadline: Duration::from_secs(120),
             name: None,
+            max_input: 256 << 20,
+            max_memory: Some(2 << 30),
         }
     }
 
     /// From the environment: `MULTICONVERT_SOFFICE` (the binary), `MULTICONVERT_OFFICE_DIR` (the
-    /// jobs), `MULTICONVERT_OFFICE_CONCURRENCY`, `MULTICONVERT_OFFICE_DEADLINE_SECS`.
+    /// jobs), `MULTICONVERT_OFFICE_CONCURRENCY`, `MULTICONVERT_OFFICE_DEADLINE_SECS`,
+    /// `MULTICONVERT_OFFICE_MAX_INPUT` (bytes), `MULTICONVERT_OFFICE_MAX_MEMORY` (bytes; `0`
+    /// lifts the limit).
     pub fn from_env() -> Result<Self> {
         Config::from_lookup(|name| std::env::var(name).ok())
     }
@@ -77,6 +88,27 @@ impl Config {
                 })?;
             config.deadline = Duration::from_secs_f64(secs);
         }
+        let bytes = |name: &str| -> Result<Option<u64>> {
+            present(name)
+                .map(|n| {
+                    n.trim().parse::<u64>().map_err(|_| {
+                        Error::config(NAME, format!("{name} must be a whole number of bytes"))
+                    })
+                })
+                .transpose()
+        };
+        if let Some(n) = bytes("MULTICONVERT_OFFICE_MAX_INPUT")? {
+            if n == 0 {
+                return Err(Error::config(
+                    NAME,
+                    "MULTICONVERT_OFFICE_MAX_INPUT must be above 0",
+                ));
+            }
+            config.max_input = n;
+        }
+        if let Some(n) = bytes("MULTICONVERT_OFFICE_MAX_MEMORY")? {
+            config.max_memory = (n > 0).then_some(n);
+        }
         Ok(config)
     }
 
@@ -98,6 +130,16 @@ impl Config {
     /// Sets how long one conversion may take.
     pub fn deadline(mut self, deadline: Duration) -> Self {
         self.deadline = deadline;
+        self
+    }
+    /// Sets the largest input document taken, in bytes.
+    pub fn max_input(mut self, bytes: u64) -> Self {
+        self.max_input = bytes.max(1);
+        self
+    }
+    /// Sets the address space each LibreOffice process may map (`None`: unlimited).
+    pub fn max_memory(mut self, bytes: Option<u64>) -> Self {
+        self.max_memory = bytes;
         self
     }
     /// Sets the instance name.

@@ -142,16 +142,29 @@ async fn prepare_profile(profile: &Path) -> std::io::Result<()> {
     tokio::fs::write(settings, NO_MACROS).await
 }
 
-/// Converts `input` into `outdir` with `soffice`, on `worker`'s profile, within `deadline`.
+/// What bounds one conversion.
+#[derive(Clone, Copy, Debug)]
+pub struct Bounds {
+    /// How long it may run before its process tree is killed.
+    pub deadline: Duration,
+    /// The address space its processes may map (`RLIMIT_AS`), if bounded.
+    pub max_memory: Option<u64>,
+}
+
+/// Converts `input` into `outdir` with `soffice`, on `worker`'s profile, within `bounds`.
 pub async fn convert(
     soffice: &Path,
     worker: &Worker<'_>,
     input: &Path,
     convert_to: &str,
     outdir: &Path,
-    deadline: Duration,
+    bounds: Bounds,
     cancel: &mut watch::Receiver<bool>,
 ) -> Result<(), Failure> {
+    let Bounds {
+        deadline,
+        max_memory,
+    } = bounds;
     let profile = worker.profile();
     prepare_profile(&profile)
         .await
@@ -183,6 +196,24 @@ pub async fn convert(
         .kill_on_drop(true);
     #[cfg(unix)]
     command.process_group(0);
+    #[cfg(unix)]
+    if let Some(bytes) = max_memory {
+        let limit = libc::rlimit {
+            rlim_cur: bytes as libc::rlim_t,
+            rlim_max: bytes as libc::rlim_t,
+        };
+        // SAFETY: runs in the forked child before exec; setrlimit(2) is async-signal-safe and
+        // touches only the `limit` copied into the closure.
+        unsafe {
+            command.pre_exec(move || {
+                if libc::setrlimit(libc::RLIMIT_AS, &limit) == 0 {
+                    Ok(())
+                } else {
+                    Err(std::io::Error::last_os_error())
+                }
+            });
+        }
+    }
     let child = command
         .spawn()
         .map_err(|e| Failure::Io(format!("cannot start {}: {e}", soffice.display())))?;
@@ -209,8 +240,26 @@ pub async fn convert(
                     multiconvert_core::redact::truncate(last.trim(), 300)
                 )
             };
+            // Out of address space shows as a failed start or an allocation failure: when
+            // LibreOffice says so, name the bound that held it.
+            let lower = stderr.to_ascii_lowercase();
+            let out_of_memory = [
+                "failed to map",
+                "bad_alloc",
+                "cannot allocate",
+                "out of memory",
+            ]
+            .iter()
+            .any(|sign| lower.contains(sign));
+            let bound = match max_memory {
+                Some(bytes) if out_of_memory => format!(
+                    " (its memory is bounded to {bytes} bytes, the office provider's max_memory, \
+                     set by MULTICONVERT_OFFICE_MAX_MEMORY)"
+                ),
+                _ => String::new(),
+            };
             Err(Failure::Crashed(format!(
-                "LibreOffice ended with {}{said}",
+                "LibreOffice ended with {}{said}{bound}",
                 output.status
             )))
         }

@@ -17,11 +17,8 @@ use tokio::sync::watch;
 
 use crate::catalog::{content_type, convert_to, magic, Modules};
 use crate::config::{find_soffice, Config};
-use crate::process::{convert, Failure, Pool};
+use crate::process::{convert, Bounds, Failure, Pool};
 use crate::NAME;
-
-/// Largest input taken (documents are read by LibreOffice from a private copy).
-const MAX_INPUT: u64 = 256 << 20;
 
 /// Office documents to PDF and between office formats, on headless LibreOffice.
 ///
@@ -43,7 +40,8 @@ pub struct Office {
     info: ProviderInfo,
     jobs: DiskJobs,
     soffice: PathBuf,
-    deadline: std::time::Duration,
+    bounds: Bounds,
+    max_input: u64,
     pool: Arc<Pool>,
     running: Arc<Mutex<HashMap<String, Running>>>,
     version: tokio::sync::OnceCell<Option<String>>,
@@ -54,7 +52,8 @@ impl std::fmt::Debug for Office {
         f.debug_struct("Office")
             .field("name", &self.info.name)
             .field("soffice", &self.soffice)
-            .field("deadline", &self.deadline)
+            .field("bounds", &self.bounds)
+            .field("max_input", &self.max_input)
             .finish_non_exhaustive()
     }
 }
@@ -102,7 +101,11 @@ impl Office {
             jobs,
             pool: Arc::new(Pool::new(config.concurrency, config.root.join("profiles"))),
             soffice,
-            deadline: config.deadline,
+            bounds: Bounds {
+                deadline: config.deadline,
+                max_memory: config.max_memory,
+            },
+            max_input: config.max_input,
             running: Arc::new(Mutex::new(HashMap::new())),
             version: tokio::sync::OnceCell::new(),
         })
@@ -154,7 +157,7 @@ struct Runner {
     jobs: DiskJobs,
     pool: Arc<Pool>,
     soffice: PathBuf,
-    deadline: std::time::Duration,
+    bounds: Bounds,
 }
 
 /// Runs a job's conversions, one worker each, and records the outcome.
@@ -169,7 +172,7 @@ async fn run(
         jobs,
         pool,
         soffice,
-        deadline,
+        bounds,
     } = runner;
     let mut job = StoredJob::new(JobStatus::Processing);
     if jobs.record(&id, &job).is_err() {
@@ -191,7 +194,7 @@ async fn run(
             &task.input,
             &convert_to(&task.source, &task.target),
             &outdir,
-            deadline,
+            bounds,
             &mut cancel,
         )
         .await;
@@ -322,7 +325,7 @@ impl ConversionProvider for Office {
         // Each input in a private directory under the job, named so LibreOffice can tell its type.
         let mut inputs = HashMap::new();
         for (i, input) in request.inputs.iter().enumerate() {
-            let bytes = self.jobs.read_input(input, MAX_INPUT).await?;
+            let bytes = self.jobs.read_input(input, self.max_input).await?;
             let folder = dir.join(".work").join(format!("in-{i}"));
             tokio::fs::create_dir_all(&folder)
                 .await
@@ -358,7 +361,7 @@ impl ConversionProvider for Office {
             jobs: self.jobs.clone(),
             pool: self.pool.clone(),
             soffice: self.soffice.clone(),
-            deadline: self.deadline,
+            bounds: self.bounds,
         };
         let job_id = id.clone();
         let task = tokio::spawn(async move {

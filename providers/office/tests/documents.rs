@@ -146,3 +146,40 @@ async fn ten_conversions_in_parallel_all_complete() {
         assert_eq!(job.status, JobStatus::Completed, "{:?}", job.messages);
     }
 }
+
+#[tokio::test]
+async fn a_document_that_needs_more_memory_than_the_bound_fails_its_job_naming_it() {
+    let root = tempfile::tempdir().unwrap();
+    let Some(office) = office(root.path(), 1) else {
+        return;
+    };
+    drop(office);
+    // 64 MiB of address space: LibreOffice cannot even map its libraries, as a document that
+    // needs more than the bound cannot get it.
+    let office = Office::new(
+        Config::from_env()
+            .unwrap()
+            .root(root.path())
+            .concurrency(1)
+            .max_memory(Some(64 << 20)),
+    )
+    .unwrap();
+    let request = JobRequest::new(
+        Input::path(samples().join("report.docx")),
+        Conversion::to("pdf"),
+    );
+    let e = office
+        .convert(&request, &office.info().poll_policy)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        e.kind(),
+        multiconvert_core::ErrorKind::ConversionFailed,
+        "{e}"
+    );
+    assert!(e.message().contains("max_memory"), "{e}");
+    assert!(
+        e.message().contains("MULTICONVERT_OFFICE_MAX_MEMORY"),
+        "{e}"
+    );
+}

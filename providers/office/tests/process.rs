@@ -150,6 +150,86 @@ async fn refusals_are_typed_and_early() {
     );
 }
 
+async fn output_text(office: &Office, request: &JobRequest) -> String {
+    let job = office
+        .convert(request, &office.info().poll_policy)
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let saved = office
+        .save_all(&job, dir.path(), &multiconvert_core::SaveOptions::default())
+        .await
+        .unwrap();
+    std::fs::read_to_string(&saved[0].path).unwrap()
+}
+
+#[tokio::test]
+async fn each_libreoffice_runs_within_its_memory_bound() {
+    let fake = Fake::new();
+    let bounded = Office::new(
+        fake.config(1, Duration::from_secs(5))
+            .max_memory(Some(300 << 20)),
+    )
+    .unwrap();
+    let text = output_text(&bounded, &document("LIMIT")).await;
+    assert!(text.contains("as=307200"), "{text}");
+    let unbounded = Office::new(fake.config(1, Duration::from_secs(5)).max_memory(None)).unwrap();
+    let text = output_text(&unbounded, &document("LIMIT")).await;
+    assert!(text.contains("as=unlimited"), "{text}");
+    // The default bounds it too.
+    let text = output_text(&fake.office(1, Duration::from_secs(5)), &document("LIMIT")).await;
+    assert!(text.contains("as=2097152"), "{text}");
+}
+
+#[tokio::test]
+async fn an_input_over_max_input_is_refused_at_submit() {
+    let fake = Fake::new();
+    let office = Office::new(fake.config(1, Duration::from_secs(5)).max_input(16)).unwrap();
+    let e = office
+        .submit(&document("a document longer than sixteen bytes"))
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
+    assert!(office.submit(&document("short")).await.is_ok());
+    // Base64 is measured before it is decoded.
+    let encoded = JobRequest::new(
+        Input::base64("QUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFB", "a.docx"),
+        Conversion::to("pdf"),
+    );
+    let e = office.submit(&encoded).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
+}
+
+#[test]
+fn limits_come_from_the_environment() {
+    let env = |pairs: &'static [(&'static str, &'static str)]| {
+        move |name: &str| {
+            pairs
+                .iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.to_string())
+        }
+    };
+    let config = Config::from_lookup(env(&[
+        ("MULTICONVERT_OFFICE_MAX_INPUT", "1048576"),
+        ("MULTICONVERT_OFFICE_MAX_MEMORY", "0"),
+    ]))
+    .unwrap();
+    assert_eq!((config.max_input, config.max_memory), (1 << 20, None));
+    let config =
+        Config::from_lookup(env(&[("MULTICONVERT_OFFICE_MAX_MEMORY", "1073741824")])).unwrap();
+    assert_eq!(config.max_memory, Some(1 << 30));
+    for (name, bad) in [
+        ("MULTICONVERT_OFFICE_MAX_INPUT", "0"),
+        ("MULTICONVERT_OFFICE_MAX_INPUT", "big"),
+        ("MULTICONVERT_OFFICE_MAX_MEMORY", "-5"),
+    ] {
+        let e = Config::from_lookup(|n| (n == name).then(|| bad.to_owned())).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Config);
+        assert!(e.message().contains(name), "{e}");
+    }
+}
+
 #[test]
 fn a_missing_libreoffice_says_how_to_install_it() {
     let e = Office::new(Config::new().soffice(PathBuf::from("/nonexistent/soffice"))).unwrap_err();

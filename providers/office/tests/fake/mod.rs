@@ -6,7 +6,8 @@ use std::time::Duration;
 use multiconvert_office::{Config, Office};
 
 /// Behaves by the input's first word: `HANG <seconds>` sleeps that long (each test its own
-/// duration, so it can look for its own sleep among the processes), CRASH dies of SIGSEGV, GARBAGE writes a non-PDF, NOTHING writes nothing; anything else
+/// duration, so it can look for its own sleep among the processes), CRASH dies of SIGSEGV, GARBAGE writes a non-PDF, NOTHING writes nothing, LIMIT
+/// writes its address-space limit (`ulimit -v`, KiB) into its PDF; anything else
 /// gets a small PDF. `--version` prints a version.
 const FAKE: &str = r#"#!/bin/sh
 if [ "$1" = "--version" ]; then echo "LibreOffice 0.0.0 fake"; exit 0; fi
@@ -27,6 +28,7 @@ case "$(head -c 16 "$input")" in
   CRASH*) kill -SEGV $$ ;;
   GARBAGE*) printf 'not a pdf' > "$out" ;;
   NOTHING*) ;;
+  LIMIT*) printf '%%PDF-1.4 as=%s\n' "$(ulimit -v)" > "$out" ;;
   *) printf '%%PDF-1.4 fake\n' > "$out" ;;
 esac
 "#;
@@ -48,13 +50,13 @@ impl Fake {
         Fake { dir }
     }
     pub fn office(&self, workers: usize, deadline: Duration) -> Office {
-        Office::new(
-            Config::new()
-                .soffice(self.dir.path().join("soffice"))
-                .root(self.dir.path().join("state"))
-                .concurrency(workers)
-                .deadline(deadline),
-        )
-        .unwrap()
+        Office::new(self.config(workers, deadline)).unwrap()
+    }
+    pub fn config(&self, workers: usize, deadline: Duration) -> Config {
+        Config::new()
+            .soffice(self.dir.path().join("soffice"))
+            .root(self.dir.path().join("state"))
+            .concurrency(workers)
+            .deadline(deadline)
     }
 }
