@@ -290,23 +290,51 @@ pub async fn save_stream(
         output.checksum.as_ref().map(|Checksum::Md5(_)| Md5::new()),
         stream.content_length.or(output.size),
     );
-    let mut written: u64 = 0;
-    while let Some(chunk) = stream.stream.next().await {
-        let chunk = chunk.map_err(|e| e.with_operation(Operation::Download))?;
-        written += chunk.len() as u64;
-        if options.max_bytes.is_some_and(|max| written > max) {
-            return Err(Error::new(
-                ErrorKind::InvalidInput,
-                provider.to_owned(),
-                Operation::Save,
-                "the output is larger than allowed",
-            ));
+    let announced = [stream.content_length, output.size]
+        .into_iter()
+        .flatten()
+        .min();
+    let streamed = async {
+        let mut written: u64 = 0;
+        while let Some(chunk) = stream.stream.next().await {
+            let chunk = chunk.map_err(|e| e.with_operation(Operation::Download))?;
+            written += chunk.len() as u64;
+            // A body that outgrows what was announced is stopped at once, not read to its end.
+            if let Some(announced) = announced.filter(|&n| written > n) {
+                return Err(Error::new(
+                    ErrorKind::Protocol,
+                    provider.to_owned(),
+                    Operation::Download,
+                    format!(
+                        "the download is larger than announced: over {written} bytes of {announced}"
+                    ),
+                ));
+            }
+            if options.max_bytes.is_some_and(|max| written > max) {
+                return Err(Error::new(
+                    ErrorKind::InvalidInput,
+                    provider.to_owned(),
+                    Operation::Save,
+                    "the output is larger than allowed",
+                ));
+            }
+            writer
+                .push(&chunk)
+                .await
+                .map_err(|e| io_error(provider, "could not write the output".into(), e))?;
         }
-        writer
-            .push(&chunk)
-            .await
-            .map_err(|e| io_error(provider, "could not write the output".into(), e))?;
+        Ok(written)
     }
+    .await;
+    let written = match streamed {
+        Ok(written) => written,
+        Err(e) => {
+            // The partial file is gone before the error returns, not whenever a write in
+            // flight lets go of it.
+            writer.abort().await;
+            return Err(e);
+        }
+    };
     let (temp, md5) = writer
         .finish()
         .await
@@ -443,6 +471,11 @@ impl DiskWriter {
             Ok((temp, batch))
         });
         self.running = Some(Running { write, hash });
+    }
+
+    /// Waits for the write in flight and deletes the file.
+    async fn abort(mut self) {
+        drop(self.take_file().await);
     }
 
     /// Writes what is queued and syncs the file to disk; returns it with the checksum.

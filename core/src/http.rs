@@ -35,16 +35,26 @@ pub struct Timeouts {
     pub upload: Duration,
     /// A download, body included.
     pub download: Duration,
+    /// A download body that brings less than [`STALL_MIN_BYTES`] in any window this long is
+    /// abandoned with a [`Timeout`](ErrorKind::Timeout) error, so a trickle (one byte a second)
+    /// or a body that stops arriving ends long before [`download`](Self::download).
+    pub stall: Duration,
 }
 
+/// What a download body must bring in each [`Timeouts::stall`] window (16 KiB: 546 bytes a
+/// second over the default 30 s).
+pub const STALL_MIN_BYTES: u64 = 16 << 10;
+
 impl Default for Timeouts {
-    /// 10 s to connect, 30 s per request, 30 min per upload or download.
+    /// 10 s to connect, 30 s per request, 30 min per upload or download, a download abandoned
+    /// when it brings under 16 KiB in 30 s.
     fn default() -> Self {
         Timeouts {
             connect: Duration::from_secs(10),
             request: Duration::from_secs(30),
             upload: Duration::from_secs(1800),
             download: Duration::from_secs(1800),
+            stall: Duration::from_secs(30),
         }
     }
 }
@@ -389,7 +399,7 @@ impl HttpClient {
         };
         Ok(HttpClient {
             guarded: build(reqwest::redirect::Policy::none())?,
-            open: build(reqwest::redirect::Policy::limited(5))?,
+            open: build(reqwest::redirect::Policy::custom(open_redirect))?,
             provider,
             config,
         })
@@ -476,7 +486,10 @@ impl HttpClient {
         } else if e.is_connect() {
             (ErrorKind::Transport, "could not connect")
         } else if e.is_redirect() {
-            (ErrorKind::Protocol, "too many redirects")
+            let refused = std::error::Error::source(&e)
+                .and_then(|s| s.downcast_ref::<RedirectRefused>())
+                .map_or("too many redirects", |r| r.0);
+            (ErrorKind::Protocol, refused)
         } else if e.is_body() || e.is_decode() {
             (
                 ErrorKind::Transport,
@@ -576,6 +589,20 @@ impl HttpClient {
         let stream = response
             .bytes_stream()
             .map_err(move |e| this.transport_error(Operation::Download, e));
+        let window = self.config.timeouts.stall;
+        let provider = self.provider.clone();
+        let stream = stall_guarded(stream, window, STALL_MIN_BYTES, move || {
+            Error::new(
+                ErrorKind::Timeout,
+                provider.clone(),
+                Operation::Download,
+                format!(
+                    "the download stalled: under {STALL_MIN_BYTES} bytes in {} s",
+                    window.as_secs_f64()
+                ),
+            )
+            .with_delivery(Delivery::Answered)
+        });
         Ok(ByteStream::new(stream, content_length, content_type))
     }
 
@@ -629,6 +656,113 @@ pub fn status_error(
         error = error.with_request_id(crate::redact::truncate(id, 128));
     }
     error
+}
+
+/// Most redirects a password-less download follows.
+pub const MAX_REDIRECTS: usize = 5;
+
+/// Why a download's redirect was not followed (the source of the [`Protocol`](ErrorKind::Protocol)
+/// error the download ends with).
+#[derive(Debug)]
+struct RedirectRefused(&'static str);
+
+impl fmt::Display for RedirectRefused {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
+impl std::error::Error for RedirectRefused {}
+
+/// The open client's redirects: at most [`MAX_REDIRECTS`], never from https down to http, and to
+/// another host only over https (a vendor's CDN; not a plain-http hop an attacker on the path
+/// could have written, nor a bounce from the vendor's host into the caller's network).
+fn open_redirect(attempt: reqwest::redirect::Attempt<'_>) -> reqwest::redirect::Action {
+    let previous = attempt.previous();
+    if previous.len() > MAX_REDIRECTS {
+        return attempt.error(RedirectRefused("too many redirects"));
+    }
+    let Some(from) = previous.last() else {
+        return attempt.follow();
+    };
+    let to = attempt.url();
+    if from.scheme() == "https" && to.scheme() != "https" {
+        return attempt.error(RedirectRefused("a redirect from https to http was refused"));
+    }
+    if to.host_str() != from.host_str() && to.scheme() != "https" {
+        return attempt.error(RedirectRefused(
+            "a redirect to another host over plain http was refused",
+        ));
+    }
+    attempt.follow()
+}
+
+/// Wraps a download body so that it ends with a [`Timeout`](ErrorKind::Timeout) error once a
+/// window of `window` brings under `min` bytes: the body's own pace, not the disk's.
+fn stall_guarded(
+    body: impl futures_util::Stream<Item = Result<Bytes>> + Send + 'static,
+    window: Duration,
+    min: u64,
+    stalled: impl Fn() -> Error + Send + 'static,
+) -> impl futures_util::Stream<Item = Result<Bytes>> + Send + 'static {
+    struct State<S, F> {
+        body: std::pin::Pin<Box<S>>,
+        window_end: Instant,
+        got: u64,
+        done: bool,
+        stalled: F,
+    }
+    let state = State {
+        body: Box::pin(body),
+        window_end: Instant::now() + window,
+        got: 0,
+        done: false,
+        stalled,
+    };
+    futures_util::stream::unfold(state, move |mut st| async move {
+        if st.done {
+            return None;
+        }
+        loop {
+            // `select` polls the body first: a chunk that is ready is always taken before the
+            // window's clock is looked at.
+            let tick = std::pin::pin!(tokio::time::sleep_until(st.window_end));
+            match futures_util::future::select(st.body.next(), tick).await {
+                futures_util::future::Either::Left((item, _)) => {
+                    return match item {
+                        Some(Ok(chunk)) => {
+                            st.got += chunk.len() as u64;
+                            let now = Instant::now();
+                            if now >= st.window_end {
+                                if st.got < min {
+                                    st.done = true;
+                                    let e = (st.stalled)();
+                                    return Some((Err(e), st));
+                                }
+                                st.window_end = now + window;
+                                st.got = 0;
+                            }
+                            Some((Ok(chunk), st))
+                        }
+                        Some(Err(e)) => {
+                            st.done = true;
+                            Some((Err(e), st))
+                        }
+                        None => None,
+                    };
+                }
+                futures_util::future::Either::Right(((), _)) => {
+                    if st.got < min {
+                        st.done = true;
+                        let e = (st.stalled)();
+                        return Some((Err(e), st));
+                    }
+                    st.window_end += window;
+                    st.got = 0;
+                }
+            }
+        }
+    })
 }
 
 /// Makes ring the process's TLS crypto provider unless one is installed already.
