@@ -8,11 +8,11 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::routing::any;
 use axum::Router;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, Semaphore};
 
 use crate::callback::CallbackSigner;
 use crate::error::ErrorKind;
@@ -22,11 +22,23 @@ use crate::shared::{DeliveryLog, MemoryDeliveryLog};
 
 const MAX_REMEMBERED: usize = 100_000;
 
+/// The default [`WebhookReceiverBuilder::max_body`]: 256 KiB (a callback is a job's JSON).
+pub const DEFAULT_MAX_BODY: usize = 256 << 10;
+/// The default [`WebhookReceiverBuilder::max_pending`].
+pub const DEFAULT_MAX_PENDING: usize = 64;
+
 struct Shared {
     providers: HashMap<String, Arc<dyn ConversionProvider>>,
     signer: Option<CallbackSigner>,
     /// Replays seen by this process, before any vendor poll (a hint, never shared).
     deliveries: Mutex<HashSet<String>>,
+    /// Jobs a confirming poll is under way for: a burst of callbacks for one job costs one poll.
+    confirming: Mutex<HashSet<String>>,
+    /// Jobs a confirming poll found unknown: a replayed forgery costs no second poll.
+    unknown: Mutex<HashSet<String>>,
+    /// Permits for confirming polls at once; with none left, a callback is answered 503 at once.
+    pending: Arc<Semaphore>,
+    max_body: usize,
     /// Confirmed statuses, shared with every receiver that shares the log.
     confirmed: Arc<dyn DeliveryLog>,
     updates: mpsc::Sender<Job>,
@@ -42,6 +54,13 @@ struct Shared {
 /// the confirmed job is sent to the stream once per status. A forged, badly tokened or unknown-job
 /// callback gets a 4xx and changes nothing; a callback that cannot be confirmed now gets a 503 so
 /// the vendor delivers it again.
+///
+/// Abuse is bounded: a body over [`max_body`](WebhookReceiverBuilder::max_body) is refused
+/// (413) unread; at most [`max_pending`](WebhookReceiverBuilder::max_pending) confirming polls run
+/// at once (a callback beyond them gets a 503 without any poll), concurrent callbacks for one job
+/// share one poll, and a job a poll found unknown is refused again without polling. A burst of
+/// forged callbacks therefore costs the vendor at most `max_pending` polls at a time and each
+/// forged job id at most once.
 ///
 /// ```no_run
 /// # use std::sync::Arc;
@@ -83,6 +102,8 @@ pub struct WebhookReceiverBuilder {
     signer: Option<CallbackSigner>,
     capacity: Option<usize>,
     confirmed: Option<Arc<dyn DeliveryLog>>,
+    max_body: Option<usize>,
+    max_pending: Option<usize>,
 }
 
 impl fmt::Debug for WebhookReceiverBuilder {
@@ -118,6 +139,19 @@ impl WebhookReceiverBuilder {
         self.capacity = Some(capacity.max(1));
         self
     }
+    /// The largest callback body read, in bytes (default [`DEFAULT_MAX_BODY`]); a larger one
+    /// gets a 413 and changes nothing.
+    pub fn max_body(mut self, bytes: usize) -> Self {
+        self.max_body = Some(bytes.max(1));
+        self
+    }
+    /// How many callbacks may be confirming (polling the vendor) at once (default
+    /// [`DEFAULT_MAX_PENDING`]); beyond that a callback gets a 503 at once and the vendor delivers
+    /// it again later.
+    pub fn max_pending(mut self, callbacks: usize) -> Self {
+        self.max_pending = Some(callbacks.max(1));
+        self
+    }
     /// The receiver and the stream of confirmed jobs. Providers are told apart by their
     /// instance name ([`ProviderInfo::name`](crate::ProviderInfo::name), set in each vendor's
     /// configuration), so two accounts of one vendor mount side by side under their own names;
@@ -138,6 +172,12 @@ impl WebhookReceiverBuilder {
             providers,
             signer: self.signer,
             deliveries: Mutex::new(HashSet::new()),
+            confirming: Mutex::new(HashSet::new()),
+            unknown: Mutex::new(HashSet::new()),
+            pending: Arc::new(Semaphore::new(
+                self.max_pending.unwrap_or(DEFAULT_MAX_PENDING),
+            )),
+            max_body: self.max_body.unwrap_or(DEFAULT_MAX_BODY),
             confirmed: self
                 .confirmed
                 .unwrap_or_else(|| Arc::new(MemoryDeliveryLog::default())),
@@ -179,6 +219,7 @@ impl WebhookReceiver {
         Router::new()
             .route("/{provider}", any(receive_untokened))
             .route("/{provider}/{token}", any(receive_tokened))
+            .layer(DefaultBodyLimit::max(self.shared.max_body))
             .with_state(self.shared.clone())
     }
 }
@@ -205,20 +246,42 @@ async fn receive_tokened(
     receive(shared, provider, Some(token), method, uri, headers, body).await
 }
 
-fn remember(shared: &Shared, key: String) -> bool {
-    let mut seen = shared.deliveries.lock().unwrap_or_else(|p| p.into_inner());
+/// Adds `key` to `set` (emptied once it holds [`MAX_REMEMBERED`], so it never grows without
+/// bound); false when it was there already.
+fn remember_in(set: &Mutex<HashSet<String>>, key: String) -> bool {
+    let mut seen = set.lock().unwrap_or_else(|p| p.into_inner());
     if seen.len() >= MAX_REMEMBERED {
         seen.clear();
     }
     seen.insert(key)
 }
 
+fn forget_in(set: &Mutex<HashSet<String>>, key: &str) {
+    set.lock().unwrap_or_else(|p| p.into_inner()).remove(key);
+}
+
+fn contains(set: &Mutex<HashSet<String>>, key: &str) -> bool {
+    set.lock().unwrap_or_else(|p| p.into_inner()).contains(key)
+}
+
+fn remember(shared: &Shared, key: String) -> bool {
+    remember_in(&shared.deliveries, key)
+}
+
 fn forget(shared: &Shared, key: &str) {
-    shared
-        .deliveries
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .remove(key);
+    forget_in(&shared.deliveries, key);
+}
+
+/// Holds a job's place among the jobs being confirmed; gives it up when dropped.
+struct Confirming<'a> {
+    shared: &'a Shared,
+    job: String,
+}
+
+impl Drop for Confirming<'_> {
+    fn drop(&mut self) {
+        forget_in(&self.shared.confirming, &self.job);
+    }
 }
 
 async fn receive(
@@ -254,10 +317,27 @@ async fn receive(
             return (StatusCode::UNAUTHORIZED, "bad token");
         }
     }
+    let job_key = format!("{}:{}", event.provider, event.job_id);
+    if contains(&shared.unknown, &job_key) {
+        return (StatusCode::NOT_FOUND, "unknown job");
+    }
     let delivery = format!("delivery:{}:{}", event.provider, event.dedupe_key);
     if !remember(&shared, delivery.clone()) {
         return (StatusCode::OK, "duplicate");
     }
+    // The bounds on confirming polls: one per job at a time, `max_pending` in all.
+    let Ok(_permit) = shared.pending.clone().try_acquire_owned() else {
+        forget(&shared, &delivery);
+        return (StatusCode::SERVICE_UNAVAILABLE, "busy");
+    };
+    if !remember_in(&shared.confirming, job_key.clone()) {
+        forget(&shared, &delivery);
+        return (StatusCode::SERVICE_UNAVAILABLE, "busy");
+    }
+    let _confirming = Confirming {
+        shared: &shared,
+        job: job_key.clone(),
+    };
     match provider.confirm(&event).await {
         Ok(job) => {
             let (name, id, status) = (
@@ -287,6 +367,7 @@ async fn receive(
         }
         Err(e) if e.kind() == ErrorKind::NotFound => {
             forget(&shared, &delivery);
+            remember_in(&shared.unknown, job_key);
             (StatusCode::NOT_FOUND, "unknown job")
         }
         Err(e) => {
