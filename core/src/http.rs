@@ -130,6 +130,11 @@ impl RetryPolicy {
         self.max_backoff = max.max(initial);
         self
     }
+    /// Sets the longest `Retry-After` honoured.
+    pub fn with_max_retry_after(mut self, max: Duration) -> Self {
+        self.max_retry_after = max;
+        self
+    }
     /// Sets the total deadline.
     pub fn with_total_deadline(mut self, deadline: Duration) -> Self {
         self.total_deadline = deadline;
@@ -456,6 +461,19 @@ impl HttpClient {
                 }
             };
             let Some((kind, delivery, after)) = verdict else {
+                // A delete sent again after an attempt that may have done it, now answered "not
+                // found", found its own work: the job is gone, as asked.
+                if attempt > 1
+                    && spec.operation == Operation::Delete
+                    && matches!(&outcome, Ok(r) if r.status() == StatusCode::NOT_FOUND)
+                {
+                    tracing::debug!(provider = %self.provider, attempt, "a retried delete found the job gone");
+                    let gone = http::Response::builder()
+                        .status(StatusCode::NO_CONTENT)
+                        .body(Vec::<u8>::new())
+                        .map_err(|_| self.transport_error_text(spec.operation))?;
+                    return Ok(reqwest::Response::from(gone));
+                }
                 return outcome.map_err(|e| self.transport_error(spec.operation, e));
             };
             let delay = retry.delay(after, backoff.next());
@@ -476,6 +494,15 @@ impl HttpClient {
             tokio::time::sleep(delay).await;
             attempt += 1;
         }
+    }
+
+    fn transport_error_text(&self, operation: Operation) -> Error {
+        Error::new(
+            ErrorKind::Transport,
+            self.provider.clone(),
+            operation,
+            "the request failed",
+        )
     }
 
     /// Turns a `reqwest` error into a transport or timeout error without its URL.

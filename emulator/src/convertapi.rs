@@ -295,6 +295,8 @@ async fn run(
     params: &Params,
     hostile: bool,
 ) -> Result<Value, (StatusCode, Value)> {
+    // Conversions run, whatever asked for them: a duplicate job shows here.
+    shared.count("ca.conversions");
     let failure = |r: Response| async move {
         let status = r.status();
         let body = axum::body::to_bytes(r.into_body(), 1 << 16)

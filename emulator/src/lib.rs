@@ -281,7 +281,8 @@ impl Running {
     pub fn state(&self) -> serde_json::Value {
         self.shared.snapshot()
     }
-    /// How many requests of `operation` (`oc.create`, `ca.submit`, …) arrived.
+    /// How many requests of `operation` (`oc.create`, `ca.submit`, …) arrived; `oc.conversions`
+    /// and `ca.conversions` count the jobs each vendor actually ran.
     pub fn count(&self, operation: &str) -> u64 {
         self.shared
             .lock()

@@ -576,6 +576,8 @@ async fn deliver(shared: &Shared, url: &str, body: String, genuine: bool) {
 
 /// Runs a started job: fetch remote inputs, convert every input to every target, finish.
 async fn run(shared: Arc<Shared>, id: String, hostile: bool) {
+    // Jobs run, whatever started them: a duplicate job shows here.
+    shared.count("oc.conversions");
     let remote: Vec<(String, String)> = match shared.lock().oc_jobs.get(&id) {
         Some(job) => job
             .inputs
@@ -1461,6 +1463,13 @@ async fn upload_file(
     let op = "oc.upload";
     let fault = shared.enter(op);
     if let Some(r) = faults::before(fault.as_ref(), "oc").await {
+        // Read the upload to its end first, as a vendor's front end does: an answer sent while
+        // the client is still writing can reach it as a reset instead, at random.
+        if let Ok(mut multipart) = multipart {
+            while let Ok(Some(field)) = multipart.next_field().await {
+                let _ = field.bytes().await;
+            }
+        }
         return r;
     }
     let Ok(mut multipart) = multipart else {

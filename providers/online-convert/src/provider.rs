@@ -325,38 +325,81 @@ impl OnlineConvert {
     /// host). Returns the new input.
     ///
     /// A path or bytes upload that fails ambiguously is reconciled: the job is read back, and the
-    /// file is sent again only if no input arrived. A one-shot reader is never resent.
+    /// file is sent again only if no input arrived; should the first send land after all, it is
+    /// deleted before this returns. A one-shot reader is never resent.
     pub async fn upload(&self, handle: &JobHandle, input: &Input) -> Result<JobInput> {
-        let before = self.get(handle).await?.inputs.len();
-        self.upload_reconciled(handle, input, before, None).await
+        let job = self.get(handle).await?;
+        let before = job.inputs.len();
+        let (arrived, resent) = self.upload_reconciled(handle, input, before, None).await?;
+        if resent {
+            let mut kept: Vec<String> = job.inputs.into_iter().map(|i| i.id).collect();
+            kept.push(arrived.id.clone());
+            self.drop_late_uploads(handle, 0, &kept).await?;
+        }
+        Ok(arrived)
     }
 
+    /// Uploads `input`; after an ambiguous failure, reads the job back and sends it again only
+    /// if it did not arrive. Returns the input and whether it was sent again (the first send
+    /// may still land later: see [`drop_late_uploads`](Self::drop_late_uploads)).
     async fn upload_reconciled(
         &self,
         handle: &JobHandle,
         input: &Input,
         inputs_before: usize,
         progress: Option<Progress>,
-    ) -> Result<JobInput> {
+    ) -> Result<(JobInput, bool)> {
         let upload_id = uuid::Uuid::new_v4().simple().to_string();
         match self
             .upload_once(handle, input, &upload_id, progress.clone())
             .await
         {
-            Ok(id) => Ok(id),
+            Ok(id) => Ok((id, false)),
             Err(e) if input.is_replayable() && e.is_ambiguous() => {
                 tracing::debug!(provider = NAME, job = %handle.id, "upload outcome unknown: reading the job back");
                 let mut job = self.get(handle).await?;
                 if job.inputs.len() > inputs_before {
                     if let Some(arrived) = job.inputs.pop() {
-                        return Ok(arrived);
+                        return Ok((arrived, false));
                     }
                 }
                 self.upload_once(handle, input, &upload_id, progress.clone())
                     .await
+                    .map(|input| (input, true))
             }
             Err(e) => Err(e),
         }
+    }
+
+    /// Before a job whose upload was sent twice starts: an input that is neither one the job
+    /// was created with (its first `created_with`) nor one of `kept` is the first send of a
+    /// re-sent upload, landed after all; it is deleted, so the job converts each file once. (A
+    /// first send landing after the start is refused by the vendor: uploads go to staged jobs
+    /// only.)
+    async fn drop_late_uploads(
+        &self,
+        handle: &JobHandle,
+        created_with: usize,
+        kept: &[String],
+    ) -> Result<()> {
+        let job = self.get(handle).await?;
+        for late in job
+            .inputs
+            .iter()
+            .skip(created_with)
+            .filter(|i| !kept.contains(&i.id))
+        {
+            tracing::debug!(provider = NAME, job = %handle.id, input = %late.id, "a re-sent upload's first send landed late: deleting it");
+            self.call(
+                RequestSpec::new(Operation::Upload),
+                Method::DELETE,
+                self.job_url(handle, &["input", &late.id]),
+                None,
+                &[],
+            )
+            .await?;
+        }
+        Ok(())
     }
 
     async fn upload_once(
@@ -934,15 +977,26 @@ impl OnlineConvert {
         uploads: Vec<&Input>,
     ) -> Result<()> {
         let handle = handle.clone();
+        let created_with = inputs_before;
+        let mut kept = Vec::new();
+        let mut resent = false;
         for (inputs_before, input) in (inputs_before..).zip(uploads) {
-            self.upload_reconciled(
-                &handle,
-                input,
-                inputs_before,
-                request.upload_progress.clone(),
-            )
-            .await
-            .map_err(|e| staged(with_op(e, Operation::Upload)))?;
+            let (arrived, again) = self
+                .upload_reconciled(
+                    &handle,
+                    input,
+                    inputs_before,
+                    request.upload_progress.clone(),
+                )
+                .await
+                .map_err(|e| staged(with_op(e, Operation::Upload)))?;
+            kept.push(arrived.id);
+            resent |= again;
+        }
+        if resent {
+            self.drop_late_uploads(&handle, created_with, &kept)
+                .await
+                .map_err(|e| staged(with_op(e, Operation::Upload)))?;
         }
         let callback = request
             .needs_job_id_for_callback()
