@@ -119,7 +119,8 @@ const BASE: Duration = Duration::from_secs(10);
 
 proptest! {
     #![proptest_config(ProptestConfig {
-        cases: std::env::var("MC_PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(128),
+        // PROPTEST_CASES (the long run: 100000) as for every other property; 128 by default.
+        cases: std::env::var("PROPTEST_CASES").or_else(|_| std::env::var("MC_PROPTEST_CASES")).ok().and_then(|v| v.parse().ok()).unwrap_or(128),
         ..ProptestConfig::default()
     })]
 

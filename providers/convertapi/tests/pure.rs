@@ -6,7 +6,8 @@ use multiconvert_convertapi::request::{
     source_format, FileValue,
 };
 use multiconvert_convertapi::response::{
-    classify_poll, classify_submit, parse_error, parse_poll, parse_submit, SubmitAnswer,
+    classify_poll, classify_submit, parse_error, parse_poll, parse_result, parse_submit,
+    SubmitAnswer,
 };
 use multiconvert_convertapi::webhook::parse_event;
 use multiconvert_convertapi::{AsyncRoute, Config};
@@ -390,6 +391,18 @@ proptest! {
         let _ = parse_error(Operation::Poll, status, &json_headers(), &bytes);
         let _ = parse_submit(&bytes);
         let _ = parse_event(&WebhookRequest::new(Method::POST, "/h", HeaderMap::new(), bytes.clone()));
+        let _ = parse_result(&bytes, Operation::Poll);
+    }
+
+    #[test]
+    fn no_callback_target_makes_the_webhook_parser_panic(query in ".{0,80}", body in prop::collection::vec(any::<u8>(), 0..64)) {
+        for method in [Method::POST, Method::GET] {
+            let request = WebhookRequest::new(method, format!("/hooks/convertapi?{query}"), HeaderMap::new(), body.clone());
+            if let Ok(event) = parse_event(&request) {
+                prop_assert!(!event.verified);
+                prop_assert!(!event.job_id.is_empty());
+            }
+        }
     }
 
     #[test]

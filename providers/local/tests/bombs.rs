@@ -324,3 +324,30 @@ fn limits_come_from_the_environment_and_bad_values_are_refused() {
         }
     }
 }
+
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Any bytes, or a real image's header with its bytes changed, are an image within the
+        /// limits or a refusal: never a panic, never more than the limits allow.
+        #[test]
+        fn no_bytes_pass_the_header_check_over_the_limits(
+            noise in prop::collection::vec(any::<u8>(), 0..256),
+            at in 0usize..64,
+            with in any::<u8>(),
+        ) {
+            let limits = ImageLimits::default().with_max_pixels(1 << 16).with_max_alloc(1 << 20);
+            let mut gif = gif(64, 64, 2);
+            let at = at % gif.len();
+            gif[at] = with;
+            for bytes in [noise, gif] {
+                if let Ok(header) = convert::check_header(&bytes, &limits) {
+                    prop_assert!(u64::from(header.width) * u64::from(header.height) <= limits.max_pixels);
+                    prop_assert!(header.decoded_bytes <= limits.max_alloc);
+                }
+            }
+        }
+    }
+}

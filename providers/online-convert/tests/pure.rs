@@ -261,6 +261,20 @@ proptest! {
     fn no_bytes_make_a_parser_panic(bytes in prop::collection::vec(any::<u8>(), 0..64)) {
         let _ = parse_job(&bytes, Operation::Poll);
         let _ = parse_error(Operation::Poll, StatusCode::BAD_REQUEST, &HeaderMap::new(), &bytes);
+        let _ = parse_event(&hook(&bytes, None), &WebhookVerification::Unsigned);
+    }
+
+    #[test]
+    fn no_forged_signature_is_accepted(body in prop::collection::vec(any::<u8>(), 0..64), claimed in "[0-9a-fA-F]{0,70}") {
+        let secret = Secret::new("whsec".to_string());
+        let verified = parse_event(&hook(&body, Some(&claimed)), &WebhookVerification::Secret(secret.clone()));
+        if verified.is_ok() {
+            prop_assert!(claimed.eq_ignore_ascii_case(&sign(&secret, &body)));
+        }
+        prop_assert!(verify_signature(&secret, &body, Some(&claimed)).is_err() || claimed.eq_ignore_ascii_case(&sign(&secret, &body)));
+        // And the genuine signature always is.
+        let good = sign(&secret, &body);
+        prop_assert!(verify_signature(&secret, &body, Some(&good)).is_ok());
     }
 
     #[test]
