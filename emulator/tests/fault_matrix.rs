@@ -601,6 +601,129 @@ async fn deadline_section() -> String {
     table(&header, &rows)
 }
 
+/// Contract drift, on every answer of an operation: a key renamed, a value the client has never
+/// seen, another status code. A whole job runs; it must end typed and bounded like any cell.
+async fn drift_section() -> String {
+    let persistent = |op: &str, fault: Fault| FaultSpec {
+        operation: op.to_owned(),
+        fault,
+        count: Some(1_000_000),
+        probability: None,
+    };
+    type Drift = (&'static str, Lane, &'static str, Fault);
+    let drifts: Vec<Drift> = vec![
+        (
+            "status key renamed (`status` → `state`)",
+            Lane::OnlineConvert,
+            "oc.poll",
+            Fault::RenameField {
+                from: "status".into(),
+                to: "state".into(),
+            },
+        ),
+        (
+            "unknown status value (`completed` → `finalised`)",
+            Lane::OnlineConvert,
+            "oc.poll",
+            Fault::ReplaceValue {
+                from: "completed".into(),
+                to: "finalised".into(),
+            },
+        ),
+        (
+            "output list renamed (`output` → `outputs`)",
+            Lane::OnlineConvert,
+            "oc.poll",
+            Fault::RenameField {
+                from: "output".into(),
+                to: "outputs".into(),
+            },
+        ),
+        (
+            "poll answered 202 instead of 200",
+            Lane::OnlineConvert,
+            "oc.poll",
+            Fault::Restatus { status: 202 },
+        ),
+        (
+            "result list renamed (`Files` → `Results`)",
+            Lane::ConvertApiCurrent,
+            "ca.poll",
+            Fault::RenameField {
+                from: "Files".into(),
+                to: "Results".into(),
+            },
+        ),
+        (
+            "result URL key renamed (`Url` → `Link`)",
+            Lane::ConvertApiLegacy,
+            "ca.poll",
+            Fault::RenameField {
+                from: "Url".into(),
+                to: "Link".into(),
+            },
+        ),
+        (
+            "finished poll answered 202 (running)",
+            Lane::ConvertApiCurrent,
+            "ca.poll",
+            Fault::Restatus { status: 202 },
+        ),
+        (
+            "held result list renamed (`Files` → `Results`)",
+            Lane::ConvertApiHeld,
+            "ca.convert",
+            Fault::RenameField {
+                from: "Files".into(),
+                to: "Results".into(),
+            },
+        ),
+        (
+            "submit's `JobId` renamed (`JobId` → `Id`)",
+            Lane::ConvertApiCurrent,
+            "ca.submit",
+            Fault::RenameField {
+                from: "JobId".into(),
+                to: "Id".into(),
+            },
+        ),
+    ];
+    let cells: Vec<_> = drifts
+        .iter()
+        .map(|(_, lane, op, fault)| {
+            cell(
+                *lane,
+                vec![persistent(op, fault.clone())],
+                Duration::from_secs(20),
+            )
+        })
+        .collect();
+    let results = run_all(cells).await;
+    let header = vec![
+        "drift".to_owned(),
+        "lane".to_owned(),
+        "operation".to_owned(),
+        "outcome".to_owned(),
+    ];
+    let rows: Vec<_> = drifts
+        .iter()
+        .zip(results)
+        .map(|((name, lane, op, _), outcome)| {
+            let lane = match lane {
+                Lane::OnlineConvert => "online-convert",
+                Lane::ConvertApiLegacy => "ConvertAPI legacy",
+                Lane::ConvertApiCurrent => "ConvertAPI current",
+                Lane::ConvertApiHeld => "ConvertAPI held",
+            };
+            (
+                name.to_string(),
+                vec![lane.to_owned(), format!("`{op}`"), outcome],
+            )
+        })
+        .collect();
+    table(&header, &rows)
+}
+
 /// Callbacks to a receiver while the emulator duplicates, forges or delays them: one confirmed
 /// update per job, never more, never a forged one.
 async fn webhook_section() -> String {
@@ -704,6 +827,12 @@ async fn the_fault_matrix_holds_and_matches_its_doc() {
          The wait ends at its deadline, or at the first error that is not worth waiting out.\n\n",
     );
     doc.push_str(&deadline_section().await);
+    doc.push_str(
+        "\n## Contract drift on every answer of an operation\n\n\
+         What a vendor changing its wire format would do to a job: typed and bounded, never a \
+         job reported done without its files.\n\n",
+    );
+    doc.push_str(&drift_section().await);
     doc.push_str("\n## Callbacks to a `WebhookReceiver`\n\n");
     doc.push_str(&webhook_section().await);
     eprintln!("the matrix ran in {:?}", started.elapsed());

@@ -22,7 +22,9 @@ use crate::request::{
     check_order, check_positions, content_type_for, conversion_json, input_json, job_body,
     multipart_filename, needs_upload, order_body, update_body, InputOrder, JobUpdate,
 };
-use crate::response::{job_conversion, job_input, parse_added, parse_error, parse_job, to_job};
+use crate::response::{
+    check_outputs_listed, job_conversion, job_input, parse_added, parse_error, parse_job, to_job,
+};
 use crate::wire::{
     CatalogEntry, HistoryEntry, StatusInfo, WireConversion, WireInput, WireJob, WireUploadReply,
 };
@@ -181,6 +183,7 @@ impl OnlineConvert {
             return Err(self.named(parse_error(op, status, &resp_headers, &bytes)));
         }
         let (wire, raw) = parse_job(&bytes, op).map_err(|e| self.named(e))?;
+        check_outputs_listed(&wire, &raw, &bytes, op).map_err(|e| self.named(e))?;
         let job = self.owned(to_job(&wire, raw));
         Ok((wire, job))
     }

@@ -58,6 +58,27 @@ pub fn parse_job(body: &[u8], operation: Operation) -> Result<(WireJob, Value)> 
     Ok((wire, raw))
 }
 
+/// Checks a job API reply of a finished job: it always lists its outputs (an empty list for a
+/// job that wrote to a cloud target). Without the key the reply is not one we can read, and
+/// taking it for "no files" would report the job done while losing its results: a
+/// [`Protocol`](ErrorKind::Protocol) error. (Callbacks are only hints, confirmed by a poll: they
+/// are not held to this.)
+pub fn check_outputs_listed(
+    wire: &WireJob,
+    raw: &Value,
+    body: &[u8],
+    operation: Operation,
+) -> Result<()> {
+    if map_status(&wire.status.code) == JobStatus::Completed && raw.get("output").is_none() {
+        return Err(protocol(
+            operation,
+            "the job is reported completed but the reply has no `output` list",
+            body,
+        ));
+    }
+    Ok(())
+}
+
 fn message(m: &WireMessage, severity: Severity) -> JobMessage {
     let mut out = match severity {
         Severity::Error => JobMessage::error(m.message.clone()),

@@ -357,3 +357,20 @@ fn a_job_update_is_checked_before_sending() {
         json!({"fail_on_conversion_error": false, "download_passwords": ["one", "two"]})
     );
 }
+
+#[test]
+fn a_completed_job_without_an_output_list_is_a_protocol_error() {
+    use multiconvert_online_convert::response::check_outputs_listed;
+    let missing = br#"{"id":"j1","status":{"code":"completed"}}"#;
+    let (wire, raw) = parse_job(missing, Operation::Poll).unwrap();
+    let e = check_outputs_listed(&wire, &raw, missing, Operation::Poll).unwrap_err();
+    assert_eq!(e.kind(), multiconvert_core::ErrorKind::Protocol);
+    // An empty list is a job that wrote elsewhere (a cloud target); a running job has none yet.
+    for ok in [
+        &br#"{"id":"j1","status":{"code":"completed"},"output":[]}"#[..],
+        &br#"{"id":"j1","status":{"code":"processing"}}"#[..],
+    ] {
+        let (wire, raw) = parse_job(ok, Operation::Poll).unwrap();
+        assert!(check_outputs_listed(&wire, &raw, ok, Operation::Poll).is_ok());
+    }
+}
