@@ -12,6 +12,23 @@ pub struct Bindings {
     pub captures: BTreeMap<String, String>,
 }
 
+/// A stand-in for the process environment, for a provider's `from_lookup`: the value of each
+/// `(name, value)` pair, nothing else.
+///
+/// ```
+/// let env = multiconvert_conformance::fake_env(&[("API2CONVERT_API_KEY", "k")]);
+/// assert_eq!(env("API2CONVERT_API_KEY").as_deref(), Some("k"));
+/// assert_eq!(env("HOME"), None);
+/// ```
+pub fn fake_env(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
+    move |name: &str| {
+        pairs
+            .iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.to_string())
+    }
+}
+
 /// The fake value a cassette's `{{secret:NAME}}` stands for. Providers under test are configured
 /// with these, so the replay can check that the right secret goes to the right place, and no real
 /// secret is ever written to a fixture.

@@ -428,6 +428,29 @@ where
     results
 }
 
+/// `fault` on every request of `op`, for as long as the cell runs.
+fn always(op: &str, fault: Fault) -> FaultSpec {
+    FaultSpec {
+        operation: op.to_owned(),
+        fault,
+        count: Some(1_000_000),
+        probability: None,
+    }
+}
+
+/// Rows of `width` cells each, named in order.
+fn rows<'a>(
+    names: impl IntoIterator<Item = &'a str>,
+    results: &[String],
+    width: usize,
+) -> Vec<(String, Vec<String>)> {
+    names
+        .into_iter()
+        .zip(results.chunks(width))
+        .map(|(name, cells)| (name.to_owned(), cells.to_vec()))
+        .collect()
+}
+
 fn table(header: &[String], rows: &[(String, Vec<String>)]) -> String {
     let mut out = format!(
         "| {} |\n|{}\n",
@@ -454,11 +477,7 @@ async fn matrix_section() -> String {
         let results = run_all(cells).await;
         let mut header = vec!["fault".to_owned()];
         header.extend(ops.iter().map(|(op, step)| format!("`{op}` ({step})")));
-        let rows: Vec<_> = faults()
-            .iter()
-            .zip(results.chunks(ops.len()))
-            .map(|((name, _), cells)| (name.to_string(), cells.to_vec()))
-            .collect();
+        let rows = rows(faults().iter().map(|(name, _)| *name), &results, ops.len());
         let _ = write!(doc, "\n### {}\n\n{}", lane.title(), table(&header, &rows));
     }
     doc
@@ -509,23 +528,13 @@ async fn failover_section() -> String {
     let results = run_all(cells).await;
     let mut header = vec!["fault on online-convert".to_owned()];
     header.extend(ops.iter().map(|(op, step)| format!("`{op}` ({step})")));
-    let rows: Vec<_> = faults()
-        .iter()
-        .zip(results.chunks(ops.len()))
-        .map(|((name, _), cells)| (name.to_string(), cells.to_vec()))
-        .collect();
+    let rows = rows(faults().iter().map(|(name, _)| *name), &results, ops.len());
     table(&header, &rows)
 }
 
 /// A vendor that answers every status request badly: the wait still ends at its deadline
 /// (2 s here) with a typed error.
 async fn deadline_section() -> String {
-    let always = |op: &str, fault: Fault| FaultSpec {
-        operation: op.to_owned(),
-        fault,
-        count: Some(1_000_000),
-        probability: None,
-    };
     let bad: Vec<(&str, Fault)> = vec![
         (
             "503 without Retry-After",
@@ -593,23 +602,13 @@ async fn deadline_section() -> String {
         Lane::ConvertApiLegacy => "ConvertAPI legacy".to_owned(),
         _ => "ConvertAPI current".to_owned(),
     }));
-    let rows: Vec<_> = bad
-        .iter()
-        .zip(results.chunks(lanes.len()))
-        .map(|((name, _), cells)| (name.to_string(), cells.to_vec()))
-        .collect();
+    let rows = rows(bad.iter().map(|(name, _)| *name), &results, lanes.len());
     table(&header, &rows)
 }
 
 /// Contract drift, on every answer of an operation: a key renamed, a value the client has never
 /// seen, another status code. A whole job runs; it must end typed and bounded like any cell.
 async fn drift_section() -> String {
-    let persistent = |op: &str, fault: Fault| FaultSpec {
-        operation: op.to_owned(),
-        fault,
-        count: Some(1_000_000),
-        probability: None,
-    };
     type Drift = (&'static str, Lane, &'static str, Fault);
     let drifts: Vec<Drift> = vec![
         (
@@ -693,7 +692,7 @@ async fn drift_section() -> String {
         .map(|(_, lane, op, fault)| {
             cell(
                 *lane,
-                vec![persistent(op, fault.clone())],
+                vec![always(op, fault.clone())],
                 Duration::from_secs(20),
             )
         })
@@ -784,11 +783,7 @@ async fn webhook_section() -> String {
         "online-convert (signed)".to_owned(),
         "ConvertAPI (tokened URL)".to_owned(),
     ];
-    let rows: Vec<_> = faults
-        .iter()
-        .zip(results.chunks(lanes.len()))
-        .map(|((name, _), cells)| (name.to_string(), cells.to_vec()))
-        .collect();
+    let rows = rows(faults.iter().map(|(name, _)| *name), &results, lanes.len());
     table(&header, &rows)
 }
 

@@ -291,14 +291,7 @@ fn an_output_over_the_pixel_limit_is_refused_at_submit() {
 
 #[test]
 fn limits_come_from_the_environment_and_bad_values_are_refused() {
-    let env = |pairs: &'static [(&'static str, &'static str)]| {
-        move |name: &str| {
-            pairs
-                .iter()
-                .find(|(k, _)| *k == name)
-                .map(|(_, v)| v.to_string())
-        }
-    };
+    let env = multiconvert_conformance::fake_env;
     let limits = ImageLimits::from_lookup(env(&[
         ("MULTICONVERT_LOCAL_MAX_DIMENSION", "4096"),
         ("MULTICONVERT_LOCAL_MAX_PIXELS", "1000000"),

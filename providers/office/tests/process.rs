@@ -202,14 +202,7 @@ async fn an_input_over_max_input_is_refused_at_submit() {
 
 #[test]
 fn limits_come_from_the_environment() {
-    let env = |pairs: &'static [(&'static str, &'static str)]| {
-        move |name: &str| {
-            pairs
-                .iter()
-                .find(|(k, _)| *k == name)
-                .map(|(_, v)| v.to_string())
-        }
-    };
+    let env = multiconvert_conformance::fake_env;
     let config = Config::from_lookup(env(&[
         ("MULTICONVERT_OFFICE_MAX_INPUT", "1048576"),
         ("MULTICONVERT_OFFICE_MAX_MEMORY", "0"),

@@ -151,14 +151,7 @@ fn webhook_signatures() {
 
 #[test]
 fn configuration_from_the_environment() {
-    let env = |pairs: &'static [(&'static str, &'static str)]| {
-        move |name: &str| {
-            pairs
-                .iter()
-                .find(|(k, _)| *k == name)
-                .map(|(_, v)| v.to_string())
-        }
-    };
+    let env = multiconvert_conformance::fake_env;
     let e = Config::from_lookup(env(&[])).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Config);
     let c = Config::from_lookup(env(&[("ONLINE_CONVERT_API_KEY", "k2")])).unwrap();
