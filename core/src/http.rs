@@ -734,14 +734,15 @@ fn stall_guarded(
 ) -> impl futures_util::Stream<Item = Result<Bytes>> + Send + 'static {
     struct State<S, F> {
         body: std::pin::Pin<Box<S>>,
-        window_end: Instant,
+        /// Set at the first read: a body nobody reads yet is not stalling.
+        window_end: Option<Instant>,
         got: u64,
         done: bool,
         stalled: F,
     }
     let state = State {
         body: Box::pin(body),
-        window_end: Instant::now() + window,
+        window_end: None,
         got: 0,
         done: false,
         stalled,
@@ -751,22 +752,23 @@ fn stall_guarded(
             return None;
         }
         loop {
+            let window_end = *st.window_end.get_or_insert_with(|| Instant::now() + window);
             // `select` polls the body first: a chunk that is ready is always taken before the
             // window's clock is looked at.
-            let tick = std::pin::pin!(tokio::time::sleep_until(st.window_end));
+            let tick = std::pin::pin!(tokio::time::sleep_until(window_end));
             match futures_util::future::select(st.body.next(), tick).await {
                 futures_util::future::Either::Left((item, _)) => {
                     return match item {
                         Some(Ok(chunk)) => {
                             st.got += chunk.len() as u64;
                             let now = Instant::now();
-                            if now >= st.window_end {
+                            if now >= window_end {
                                 if st.got < min {
                                     st.done = true;
                                     let e = (st.stalled)();
                                     return Some((Err(e), st));
                                 }
-                                st.window_end = now + window;
+                                st.window_end = Some(now + window);
                                 st.got = 0;
                             }
                             Some((Ok(chunk), st))
@@ -784,7 +786,7 @@ fn stall_guarded(
                         let e = (st.stalled)();
                         return Some((Err(e), st));
                     }
-                    st.window_end += window;
+                    st.window_end = Some(window_end + window);
                     st.got = 0;
                 }
             }

@@ -286,3 +286,27 @@ async fn a_download_with_a_secret_follows_no_redirect() {
         .expect_err("a redirect is not followed with a secret");
     assert_eq!(e.http_status(), Some(302), "{e}");
 }
+
+#[tokio::test]
+async fn a_body_read_late_is_not_a_stall() {
+    let base = serve(|mut s, _| async move {
+        let _ = s
+            .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nhello")
+            .await;
+    })
+    .await;
+    let client = client(Duration::from_millis(300), Duration::from_secs(60));
+    let url = format!("{base}/out.bin");
+    let stream = client
+        .download(&url, Default::default(), false)
+        .await
+        .unwrap();
+    // The caller reads it three windows later: the body's pace, not the caller's, is judged.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let output = Output::new(&url).with_filename("out.bin");
+    let saved = save_stream("test", &output, stream, dir.path(), &SaveOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(std::fs::read(saved.path).unwrap(), b"hello");
+}
