@@ -769,6 +769,33 @@ impl ConversionProvider for ConvertApi {
             return Ok(ByteStream::new(stream, Some(len), None));
         }
         // No credentials to the download host (the Python SDK sends its Bearer there; we don't).
-        self.http.download(url, HeaderMap::new(), false).await
+        self.http
+            .download(url, HeaderMap::new(), false)
+            .await
+            .map_err(vendor_download_error)
     }
+}
+
+/// A refused download read with ConvertAPI's own `Code` table (an exhausted balance is a 401
+/// with `Code` 4014, not a rejected key), keeping what the generic error knew.
+fn vendor_download_error(e: Error) -> Error {
+    let (Some(status), Some(body)) = (
+        e.http_status().and_then(|s| StatusCode::from_u16(s).ok()),
+        e.body(),
+    ) else {
+        return e;
+    };
+    let mut read = parse_error(
+        Operation::Download,
+        status,
+        &HeaderMap::new(),
+        body.as_bytes(),
+    );
+    if let Some(after) = e.retry_after() {
+        read = read.with_retry_after(after);
+    }
+    if let Some(id) = e.request_id() {
+        read = read.with_request_id(id.to_owned());
+    }
+    read
 }
