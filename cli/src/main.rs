@@ -37,6 +37,7 @@ fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
+    init_logging();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -49,6 +50,31 @@ fn main() -> ExitCode {
         }
     };
     ExitCode::from(runtime.block_on(run(cli)))
+}
+
+/// `RUST_LOG` set to a level (`error`, `warn`, `info`, `debug`, `trace`, `off`) writes the
+/// library's events at that level and above to stderr, so `--json` output stays clean. Secrets are
+/// never in them (the fault-matrix and CLI tests check at `trace`).
+fn init_logging() {
+    let Some(level) = std::env::var("RUST_LOG")
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+    else {
+        return;
+    };
+    let Ok(level) = level
+        .trim()
+        .parse::<tracing_subscriber::filter::LevelFilter>()
+    else {
+        eprintln!("warning: RUST_LOG={level:?} is not a level (error, warn, info, debug, trace, off): no logs");
+        return;
+    };
+    use std::io::IsTerminal;
+    let _ = tracing_subscriber::fmt()
+        .with_max_level(level)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .try_init();
 }
 
 async fn run(cli: Cli) -> u8 {

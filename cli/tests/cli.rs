@@ -766,3 +766,88 @@ async fn office_documents_convert_to_pdf_with_no_account() {
         );
     }
 }
+
+/// `RUST_LOG=trace` shows the library's events on stderr, `--json` stays one object on stdout,
+/// and neither holds a key, a secret or a job token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logs_at_trace_show_retries_and_no_secret() {
+    use multiconvert_emulator::{Fault, FaultSpec};
+    const KEY: &str = "cli-trace-key-7c1e5a9d";
+    const SECRET: &str = "cli-trace-secret-2b8f4e6c";
+    let emulator = multiconvert_emulator::Emulator::start(
+        multiconvert_emulator::EmulatorConfig::default()
+            .work(std::time::Duration::from_millis(20))
+            .online_convert_key(KEY)
+            .convertapi_secret(SECRET),
+    )
+    .await
+    .unwrap();
+    let photo = sample("photo.png");
+    for (provider, env, op) in [
+        (
+            "online-convert",
+            vec![
+                ("API2CONVERT_API_KEY", KEY.to_owned()),
+                ("API2CONVERT_BASE_URL", emulator.online_convert_url()),
+            ],
+            "oc.poll",
+        ),
+        (
+            "convertapi",
+            vec![
+                ("CONVERTAPI_SECRET", SECRET.to_owned()),
+                ("CONVERTAPI_BASE_URL", emulator.convertapi_url()),
+            ],
+            "ca.upload",
+        ),
+    ] {
+        // One throttled answer, so there is a retry to log.
+        emulator
+            .inject(FaultSpec::once(
+                op,
+                Fault::Status {
+                    status: 503,
+                    retry_after: Some(1),
+                },
+            ))
+            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let mut env = env;
+        env.push(("RUST_LOG", "trace".to_owned()));
+        let args = [
+            "convert",
+            &photo,
+            "--to",
+            "jpg",
+            "--provider",
+            provider,
+            "--out",
+            "out",
+            "--json",
+        ];
+        let r = run(&args, &env, dir.path()).await;
+        assert_eq!(r.code, 0, "{provider}: {} {}", r.stdout, r.stderr);
+        assert_eq!(r.json()["provider"], provider);
+        assert!(
+            r.stderr.contains("retrying"),
+            "{provider}: no retry logged: {}",
+            r.stderr
+        );
+        for secret in [KEY, SECRET] {
+            assert!(
+                !r.stderr.contains(secret),
+                "{provider}: a secret in the logs"
+            );
+            assert!(
+                !r.stdout.contains(secret),
+                "{provider}: a secret in the output"
+            );
+        }
+    }
+    // A value that is not a level says so and logs nothing.
+    let dir = tempfile::tempdir().unwrap();
+    let env = [("RUST_LOG", "multiconvert=verbose".to_owned())];
+    let r = run(&["providers"], &env, dir.path()).await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stderr.contains("is not a level"), "{}", r.stderr);
+}
