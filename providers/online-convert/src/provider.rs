@@ -393,14 +393,22 @@ impl OnlineConvert {
             .filter(|i| !kept.contains(&i.id))
         {
             tracing::debug!(provider = NAME, job = %handle.id, input = %late.id, "a re-sent upload's first send landed late: deleting it");
-            self.call(
-                RequestSpec::new(Operation::Upload),
-                Method::DELETE,
-                self.job_url(handle, &["input", &late.id]),
-                None,
-                &[],
-            )
-            .await?;
+            let deleted = self
+                .call(
+                    RequestSpec::new(Operation::Upload),
+                    Method::DELETE,
+                    self.job_url(handle, &["input", &late.id]),
+                    None,
+                    &[],
+                )
+                .await;
+            match deleted {
+                // Gone already (a retried delete that had done its work): as wanted.
+                Err(e) if e.kind() == ErrorKind::NotFound => {}
+                other => {
+                    other?;
+                }
+            }
         }
         Ok(())
     }

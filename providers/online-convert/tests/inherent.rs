@@ -226,6 +226,21 @@ async fn an_ambiguous_upload_is_reconciled_without_a_second_upload() {
 }
 
 #[tokio::test]
+async fn a_resent_upload_whose_first_send_lands_late_is_converted_once() {
+    let (_, r) = replay("upload_resent_first_lands_late").await;
+    let request = JobRequest::new(
+        Input::bytes(
+            multiconvert_conformance::scenarios::SAMPLE_PNG,
+            "sample.png",
+        ),
+        Conversion::to("jpg").category("image"),
+    );
+    oc(&r.base_url()).submit(&request).await.unwrap();
+    // The late input was deleted before the start: every interaction ran, in order.
+    verify(&r);
+}
+
+#[tokio::test]
 async fn list_with_filters_and_an_empty_page() {
     let (_, r) = replay("list_jobs").await;
     let oc = oc(&r.base_url());
