@@ -22,6 +22,17 @@ fn handle() -> JobHandle {
     JobHandle::new("online-convert", JOB)
 }
 
+/// The sample PNG uploaded, to JPEG.
+fn sample_upload() -> JobRequest {
+    JobRequest::new(
+        Input::bytes(
+            multiconvert_conformance::scenarios::SAMPLE_PNG,
+            "sample.png",
+        ),
+        Conversion::to("jpg").category("image"),
+    )
+}
+
 fn remote() -> JobRequest {
     JobRequest::new(
         Input::remote("https://example.com/sample.png".parse().unwrap()),
@@ -214,28 +225,14 @@ async fn a_named_instance_names_its_handles_jobs_and_errors() {
 #[tokio::test]
 async fn an_ambiguous_upload_is_reconciled_without_a_second_upload() {
     let (_, r) = replay("upload_ambiguous_reconciled").await;
-    let request = JobRequest::new(
-        Input::bytes(
-            multiconvert_conformance::scenarios::SAMPLE_PNG,
-            "sample.png",
-        ),
-        Conversion::to("jpg").category("image"),
-    );
-    oc(&r.base_url()).submit(&request).await.unwrap();
+    oc(&r.base_url()).submit(&sample_upload()).await.unwrap();
     verify(&r);
 }
 
 #[tokio::test]
 async fn a_resent_upload_whose_first_send_lands_late_is_converted_once() {
     let (_, r) = replay("upload_resent_first_lands_late").await;
-    let request = JobRequest::new(
-        Input::bytes(
-            multiconvert_conformance::scenarios::SAMPLE_PNG,
-            "sample.png",
-        ),
-        Conversion::to("jpg").category("image"),
-    );
-    oc(&r.base_url()).submit(&request).await.unwrap();
+    oc(&r.base_url()).submit(&sample_upload()).await.unwrap();
     // The late input was deleted before the start: every interaction ran, in order.
     verify(&r);
 }
