@@ -468,10 +468,8 @@ impl HttpClient {
                     && matches!(&outcome, Ok(r) if r.status() == StatusCode::NOT_FOUND)
                 {
                     tracing::debug!(provider = %self.provider, attempt, "a retried delete found the job gone");
-                    let gone = http::Response::builder()
-                        .status(StatusCode::NO_CONTENT)
-                        .body(Vec::<u8>::new())
-                        .map_err(|_| self.transport_error_text(spec.operation))?;
+                    let mut gone = http::Response::new(Vec::<u8>::new());
+                    *gone.status_mut() = StatusCode::NO_CONTENT;
                     return Ok(reqwest::Response::from(gone));
                 }
                 return outcome.map_err(|e| self.transport_error(spec.operation, e));
@@ -494,15 +492,6 @@ impl HttpClient {
             tokio::time::sleep(delay).await;
             attempt += 1;
         }
-    }
-
-    fn transport_error_text(&self, operation: Operation) -> Error {
-        Error::new(
-            ErrorKind::Transport,
-            self.provider.clone(),
-            operation,
-            "the request failed",
-        )
     }
 
     /// Turns a `reqwest` error into a transport or timeout error without its URL.
@@ -734,7 +723,8 @@ fn stall_guarded(
 ) -> impl futures_util::Stream<Item = Result<Bytes>> + Send + 'static {
     struct State<S, F> {
         body: std::pin::Pin<Box<S>>,
-        /// Set at the first read: a body nobody reads yet is not stalling.
+        /// Set at the first read after a window closes (or the first read of all): a body nobody
+        /// reads yet is not stalling.
         window_end: Option<Instant>,
         got: u64,
         done: bool,
@@ -756,39 +746,29 @@ fn stall_guarded(
             // `select` polls the body first: a chunk that is ready is always taken before the
             // window's clock is looked at.
             let tick = std::pin::pin!(tokio::time::sleep_until(window_end));
-            match futures_util::future::select(st.body.next(), tick).await {
-                futures_util::future::Either::Left((item, _)) => {
-                    return match item {
-                        Some(Ok(chunk)) => {
-                            st.got += chunk.len() as u64;
-                            let now = Instant::now();
-                            if now >= window_end {
-                                if st.got < min {
-                                    st.done = true;
-                                    let e = (st.stalled)();
-                                    return Some((Err(e), st));
-                                }
-                                st.window_end = Some(now + window);
-                                st.got = 0;
-                            }
-                            Some((Ok(chunk), st))
-                        }
-                        Some(Err(e)) => {
-                            st.done = true;
-                            Some((Err(e), st))
-                        }
-                        None => None,
-                    };
+            let chunk = match futures_util::future::select(st.body.next(), tick).await {
+                futures_util::future::Either::Left((Some(Ok(chunk)), _)) => {
+                    st.got += chunk.len() as u64;
+                    Some(chunk)
                 }
-                futures_util::future::Either::Right(((), _)) => {
-                    if st.got < min {
-                        st.done = true;
-                        let e = (st.stalled)();
-                        return Some((Err(e), st));
-                    }
-                    st.window_end = Some(window_end + window);
-                    st.got = 0;
+                futures_util::future::Either::Left((Some(Err(e)), _)) => {
+                    st.done = true;
+                    return Some((Err(e), st));
                 }
+                futures_util::future::Either::Left((None, _)) => return None,
+                futures_util::future::Either::Right(((), _)) => None,
+            };
+            if Instant::now() >= window_end {
+                if st.got < min {
+                    st.done = true;
+                    let e = (st.stalled)();
+                    return Some((Err(e), st));
+                }
+                st.window_end = None;
+                st.got = 0;
+            }
+            if let Some(chunk) = chunk {
+                return Some((Ok(chunk), st));
             }
         }
     })

@@ -37,7 +37,7 @@ struct Shared {
     /// Jobs a confirming poll found unknown: a replayed forgery costs no second poll.
     unknown: Mutex<HashSet<String>>,
     /// Permits for confirming polls at once; with none left, a callback is answered 503 at once.
-    pending: Arc<Semaphore>,
+    pending: Semaphore,
     max_body: usize,
     /// Confirmed statuses, shared with every receiver that shares the log.
     confirmed: Arc<dyn DeliveryLog>,
@@ -174,9 +174,7 @@ impl WebhookReceiverBuilder {
             deliveries: Mutex::new(HashSet::new()),
             confirming: Mutex::new(HashSet::new()),
             unknown: Mutex::new(HashSet::new()),
-            pending: Arc::new(Semaphore::new(
-                self.max_pending.unwrap_or(DEFAULT_MAX_PENDING),
-            )),
+            pending: Semaphore::new(self.max_pending.unwrap_or(DEFAULT_MAX_PENDING)),
             max_body: self.max_body.unwrap_or(DEFAULT_MAX_BODY),
             confirmed: self
                 .confirmed
@@ -264,14 +262,6 @@ fn contains(set: &Mutex<HashSet<String>>, key: &str) -> bool {
     set.lock().unwrap_or_else(|p| p.into_inner()).contains(key)
 }
 
-fn remember(shared: &Shared, key: String) -> bool {
-    remember_in(&shared.deliveries, key)
-}
-
-fn forget(shared: &Shared, key: &str) {
-    forget_in(&shared.deliveries, key);
-}
-
 /// Holds a job's place among the jobs being confirmed; gives it up when dropped.
 struct Confirming<'a> {
     shared: &'a Shared,
@@ -322,16 +312,16 @@ async fn receive(
         return (StatusCode::NOT_FOUND, "unknown job");
     }
     let delivery = format!("delivery:{}:{}", event.provider, event.dedupe_key);
-    if !remember(&shared, delivery.clone()) {
+    if !remember_in(&shared.deliveries, delivery.clone()) {
         return (StatusCode::OK, "duplicate");
     }
     // The bounds on confirming polls: one per job at a time, `max_pending` in all.
-    let Ok(_permit) = shared.pending.clone().try_acquire_owned() else {
-        forget(&shared, &delivery);
+    let Ok(_permit) = shared.pending.try_acquire() else {
+        forget_in(&shared.deliveries, &delivery);
         return (StatusCode::SERVICE_UNAVAILABLE, "busy");
     };
     if !remember_in(&shared.confirming, job_key.clone()) {
-        forget(&shared, &delivery);
+        forget_in(&shared.deliveries, &delivery);
         return (StatusCode::SERVICE_UNAVAILABLE, "busy");
     }
     let _confirming = Confirming {
@@ -349,7 +339,7 @@ async fn receive(
                 Ok(true) => {}
                 Ok(false) => return (StatusCode::OK, "duplicate"),
                 Err(e) => {
-                    forget(&shared, &delivery);
+                    forget_in(&shared.deliveries, &delivery);
                     tracing::warn!(provider = %provider_name, error = %e, "the delivery log failed");
                     return (StatusCode::SERVICE_UNAVAILABLE, "try again");
                 }
@@ -357,7 +347,7 @@ async fn receive(
             match shared.updates.try_send(job) {
                 Ok(()) => (StatusCode::OK, "ok"),
                 Err(mpsc::error::TrySendError::Full(_)) => {
-                    forget(&shared, &delivery);
+                    forget_in(&shared.deliveries, &delivery);
                     let _ = shared.confirmed.forget_delivery(&name, &id, &status).await;
                     (StatusCode::SERVICE_UNAVAILABLE, "busy")
                 }
@@ -366,12 +356,12 @@ async fn receive(
             }
         }
         Err(e) if e.kind() == ErrorKind::NotFound => {
-            forget(&shared, &delivery);
+            forget_in(&shared.deliveries, &delivery);
             remember_in(&shared.unknown, job_key);
             (StatusCode::NOT_FOUND, "unknown job")
         }
         Err(e) => {
-            forget(&shared, &delivery);
+            forget_in(&shared.deliveries, &delivery);
             tracing::warn!(provider = %provider_name, error = %e, "could not confirm a callback");
             (StatusCode::SERVICE_UNAVAILABLE, "try again")
         }

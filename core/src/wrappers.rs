@@ -196,11 +196,12 @@ impl ConversionProvider for WithTimeout {
 ///
 /// ```
 /// use std::sync::Arc;
-/// use multiconvert_core::wrappers::Limited;
-/// # fn provider() -> Arc<dyn multiconvert_core::ConversionProvider> { unimplemented!() }
-/// # fn doc() {
-/// let vendor = Arc::new(Limited::new(provider(), 4)); // four jobs at a time, however many callers
-/// # }
+/// use multiconvert_core::{wrappers::Limited, ConversionProvider};
+///
+/// // Four jobs at a time at `vendor`, however many callers.
+/// fn limited(vendor: Arc<dyn ConversionProvider>) -> Arc<Limited> {
+///     Arc::new(Limited::new(vendor, 4))
+/// }
 /// ```
 #[derive(Debug)]
 pub struct Limited {
