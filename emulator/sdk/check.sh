@@ -19,8 +19,14 @@ cleanup() {
 }
 trap cleanup EXIT
 
-cargo build -q -p multiconvert-emulator --locked
-bin=target/debug/multiconvert-emulator
+# The emulator the test suite already built, when the caller names it (.ci/run does: a separate
+# `cargo build -p` resolves other features and rebuilds much of the tree); else built here.
+if [ -n "${MULTICONVERT_EMULATOR_BIN:-}" ]; then
+  bin=$MULTICONVERT_EMULATOR_BIN
+else
+  cargo build -q -p multiconvert-emulator --locked
+  bin=target/debug/multiconvert-emulator
+fi
 
 python3 -m venv "$work/venv"
 py="$work/venv/bin/python"
