@@ -1,6 +1,6 @@
 //! `multiconvert batch` end to end: the built binary against the emulator, killed with SIGKILL
 //! at several points and rerun, on SQLite and (when a server is given) PostgreSQL; two
-//! processes sharing one PostgreSQL state. Jobs are counted on the emulator.
+//! processes sharing one state (the default SQLite file, and PostgreSQL). Jobs are counted on the emulator.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -338,48 +338,106 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
     found
 }
 
-/// Two processes on one PostgreSQL state split a batch: each file is converted by one of them,
-/// once at the vendor.
+/// Two processes started at the same moment on one state split a batch: each file is
+/// converted by one of them, once at the vendor, and both exit 0. On the default state (a SQLite
+/// file in the out directory) the second process used to exit 5 at once, unable to open it; on
+/// PostgreSQL when a server is given.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_processes_on_one_postgres_state_split_the_work() {
+async fn two_processes_on_one_state_split_the_work() {
     const FILES: usize = 10;
     let dir = tempfile::tempdir().unwrap();
-    let Some(state) = states(dir.path())
-        .await
-        .into_iter()
-        .find(|s| s.starts_with("postgres"))
-    else {
-        eprintln!("skipped: set MULTICONVERT_TEST_POSTGRES_URL to run against PostgreSQL");
-        return;
-    };
-    let emulator = Emulator::start(EmulatorConfig::default().work(Duration::from_millis(300)))
-        .await
-        .unwrap();
+    let mut states: Vec<Option<String>> = vec![None];
+    states.extend(
+        self::states(dir.path())
+            .await
+            .into_iter()
+            .filter(|s| s.starts_with("postgres"))
+            .map(Some),
+    );
+    for (n, state) in states.into_iter().enumerate() {
+        let emulator = Emulator::start(EmulatorConfig::default().work(Duration::from_millis(300)))
+            .await
+            .unwrap();
+        let run = dir.path().join(format!("run{n}"));
+        let input = inputs(&run, FILES);
+        let out = run.join("out");
+        let vendor = Vendor::ConvertApiCurrent;
+        let env = vendor.env(&emulator);
+        let mut args = args(
+            &input,
+            &out,
+            state.as_deref().unwrap_or("none"),
+            vendor.provider(),
+        );
+        if state.is_none() {
+            // The default: the state file batch keeps in the out directory.
+            let at = args.iter().position(|a| a == "--state").unwrap();
+            args.drain(at..at + 2);
+        }
+        let a = spawn(&args, &env, &run);
+        let b = spawn(&args, &env, &run);
+        let (code_a, lines_a) = a.finish();
+        let (code_b, lines_b) = b.finish();
+        let what = state.as_deref().unwrap_or("the default state");
+        assert_eq!((code_a, code_b), (0, 0), "{what}: {lines_a:?} {lines_b:?}");
+        let (done_a, done_b) = (files_with(&lines_a, "done"), files_with(&lines_b, "done"));
+        let mut all: Vec<_> = done_a.iter().chain(&done_b).cloned().collect();
+        all.sort();
+        all.dedup();
+        assert_eq!(
+            all.len(),
+            done_a.len() + done_b.len(),
+            "{what}: a file was converted by both"
+        );
+        assert_eq!(all.len(), FILES, "{what}: {lines_a:?} {lines_b:?}");
+        assert!(
+            !done_a.is_empty() && !done_b.is_empty(),
+            "{what}: one process did all the work: {done_a:?} {done_b:?}"
+        );
+        assert_eq!(vendor.jobs(&emulator).len(), FILES, "{what}");
+        assert_eq!(emulator.violations(), [], "{what}");
+        emulator.shutdown().await;
+    }
+}
+
+/// The race of the issue as a user met it: two `batch` runs started together on one out
+/// directory, no `--state`, so both create the default SQLite state at once. Before the open was
+/// serialised, about one round in three ended with one process exiting 5 ("could not apply its
+/// migrations"); eight rounds make a regression all but certain to show. Every round: both exit
+/// 0 and every file is converted once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_processes_creating_the_default_state_together_both_finish() {
+    const FILES: usize = 40;
+    let dir = tempfile::tempdir().unwrap();
     let input = inputs(dir.path(), FILES);
-    let out = dir.path().join("out");
-    let vendor = Vendor::ConvertApiCurrent;
-    let env = vendor.env(&emulator);
-    let args = args(&input, &out, &state, vendor.provider());
-    let a = spawn(&args, &env, dir.path());
-    let b = spawn(&args, &env, dir.path());
-    let (code_a, lines_a) = a.finish();
-    let (code_b, lines_b) = b.finish();
-    assert_eq!((code_a, code_b), (0, 0), "{lines_a:?} {lines_b:?}");
-    let (done_a, done_b) = (files_with(&lines_a, "done"), files_with(&lines_b, "done"));
-    let mut all: Vec<_> = done_a.iter().chain(&done_b).cloned().collect();
-    all.sort();
-    all.dedup();
-    assert_eq!(
-        all.len(),
-        done_a.len() + done_b.len(),
-        "a file was converted by both"
-    );
-    assert_eq!(all.len(), FILES, "{lines_a:?} {lines_b:?}");
-    assert!(
-        !done_a.is_empty() && !done_b.is_empty(),
-        "one process did all the work: {done_a:?} {done_b:?}"
-    );
-    assert_eq!(vendor.jobs(&emulator).len(), FILES);
-    assert_eq!(emulator.violations(), []);
-    emulator.shutdown().await;
+    for round in 0..8 {
+        let out = dir.path().join(format!("out{round}"));
+        let args: Vec<String> = [
+            input.display().to_string(),
+            "--to".into(),
+            "jpg".into(),
+            "--provider".into(),
+            "local".into(),
+            "--out".into(),
+            out.display().to_string(),
+            "--json".into(),
+        ]
+        .into();
+        let a = spawn(&args, &[], dir.path());
+        let b = spawn(&args, &[], dir.path());
+        let (code_a, lines_a) = a.finish();
+        let (code_b, lines_b) = b.finish();
+        assert_eq!(
+            (code_a, code_b),
+            (0, 0),
+            "round {round}: {lines_a:?} {lines_b:?}"
+        );
+        let done = files_with(&lines_a, "done").len() + files_with(&lines_b, "done").len();
+        assert_eq!(done, FILES, "round {round}: {lines_a:?} {lines_b:?}");
+        let outputs = walk(&out)
+            .into_iter()
+            .filter(|p| p.extension().is_some_and(|e| e == "jpg"))
+            .count();
+        assert_eq!(outputs, FILES, "round {round}");
+    }
 }

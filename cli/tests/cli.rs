@@ -767,6 +767,89 @@ async fn office_documents_convert_to_pdf_with_no_account() {
     }
 }
 
+/// Random bytes named `.docx`, a zip bomb and a password-protected docx are refused as invalid
+/// input (exit 5) before LibreOffice runs: before the inputs were checked, the first "converted"
+/// into a PDF of mojibake (exit 0) and the bomb ran to the deadline.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn office_inputs_that_are_not_what_they_say_are_invalid_input() {
+    if multiconvert_office::find_soffice(None).is_err()
+        && std::env::var_os("MULTICONVERT_SOFFICE").is_none()
+    {
+        assert!(
+            std::env::var_os("MULTICONVERT_REQUIRE_SOFFICE").is_none(),
+            "MULTICONVERT_REQUIRE_SOFFICE is set but LibreOffice is missing"
+        );
+        eprintln!("skipped: LibreOffice is not installed");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    // 50 000 bytes from a fixed xorshift: the file of the report, the same every run.
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    let random: Vec<u8> = (0..50_000)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect();
+    std::fs::write(dir.path().join("random.docx"), random).unwrap();
+    let office = root().join("fixtures/samples/office");
+    for (input, words) in [
+        (dir.path().join("random.docx"), "declared docx"),
+        (office.join("bomb.docx"), "MULTICONVERT_OFFICE_MAX_RATIO"),
+        (office.join("locked.docx"), "password-protected"),
+    ] {
+        let r = run(
+            &[
+                "convert",
+                &input.display().to_string(),
+                "--to",
+                "pdf",
+                "--provider",
+                "office",
+                "--out",
+                "out",
+                "--json",
+            ],
+            &[(
+                "MULTICONVERT_OFFICE_DIR",
+                dir.path().join("office").display().to_string(),
+            )],
+            dir.path(),
+        )
+        .await;
+        assert_error(&r, 5, "invalid_input", "office");
+        let message = r.json()["error"]["message"].as_str().unwrap().to_owned();
+        assert!(message.contains(words), "{}: {message}", input.display());
+        assert!(!dir.path().join("out").exists(), "{}", input.display());
+    }
+    // `--from` names what a file really is: the same docx bytes named .bin convert.
+    std::fs::copy(office.join("report.docx"), dir.path().join("report.bin")).unwrap();
+    let r = run(
+        &[
+            "convert",
+            "report.bin",
+            "--from",
+            "docx",
+            "--to",
+            "pdf",
+            "--provider",
+            "office",
+            "--out",
+            "out",
+            "--json",
+        ],
+        &[(
+            "MULTICONVERT_OFFICE_DIR",
+            dir.path().join("office").display().to_string(),
+        )],
+        dir.path(),
+    )
+    .await;
+    assert_eq!(r.code, 0, "{} {}", r.stdout, r.stderr);
+}
+
 /// `RUST_LOG=trace` shows the library's events on stderr, `--json` stays one object on stdout,
 /// and neither holds a key, a secret or a job token.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

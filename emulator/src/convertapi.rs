@@ -371,7 +371,9 @@ async fn run(
                 crate::engine::Refusal::Unsupported(_) => {
                     (StatusCode::UNSUPPORTED_MEDIA_TYPE, 4150)
                 }
+                // The vendor's input-caused codes: 5002 damaged, 5003 password-protected.
                 crate::engine::Refusal::Input(_) => (StatusCode::INTERNAL_SERVER_ERROR, 5002),
+                crate::engine::Refusal::Protected(_) => (StatusCode::INTERNAL_SERVER_ERROR, 5003),
             };
             (status, json!({"Code": code, "Message": refusal.message()}))
         })?;

@@ -26,13 +26,15 @@ pub enum Refusal {
     Unsupported(String),
     /// The input or an option is bad (the input's fault).
     Input(String),
+    /// The input is a password-protected document.
+    Protected(String),
 }
 
 impl Refusal {
     /// The text to show.
     pub fn message(&self) -> &str {
         match self {
-            Refusal::Unsupported(m) | Refusal::Input(m) => m,
+            Refusal::Unsupported(m) | Refusal::Input(m) | Refusal::Protected(m) => m,
         }
     }
 }
@@ -98,10 +100,13 @@ impl Engine {
         let job = match provider.convert(&request, &policy).await {
             Ok(job) => job,
             Err(e) => {
-                return Err(match e.kind() {
-                    ErrorKind::Unsupported => Refusal::Unsupported(e.message().to_owned()),
+                // The engines' own checks (the office provider's input inspection among them)
+                // become the vendor's input errors.
+                return Err(match (e.kind(), e.provider_code()) {
+                    (ErrorKind::Unsupported, _) => Refusal::Unsupported(e.message().to_owned()),
+                    (_, Some("password_protected")) => Refusal::Protected(e.message().to_owned()),
                     _ => Refusal::Input(e.message().to_owned()),
-                })
+                });
             }
         };
         debug_assert_eq!(job.status, JobStatus::Completed);

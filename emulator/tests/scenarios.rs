@@ -232,3 +232,53 @@ async fn documents_convert_where_libreoffice_is_installed() {
         );
     }
 }
+
+/// Hostile documents come back as each vendor's input errors, where LibreOffice is installed:
+/// the office engine's input check runs inside the emulator as it does in the provider. A
+/// password-protected document is ConvertAPI's 5003, the rest its 5002 ("damaged").
+#[tokio::test]
+async fn hostile_documents_are_vendor_shaped_input_errors() {
+    if multiconvert_office::Office::from_env().is_err() {
+        assert!(
+            std::env::var_os("MULTICONVERT_REQUIRE_SOFFICE").is_none(),
+            "MULTICONVERT_REQUIRE_SOFFICE is set but LibreOffice is missing"
+        );
+        eprintln!("skipped: LibreOffice is not installed");
+        return;
+    }
+    let emulator = emulator().await;
+    let cases = [
+        (
+            Input::bytes(vec![0x00, 0x9f, 0x13, 0xd2, 0x00, 0x41], "random.docx"),
+            "declared docx",
+            "5002",
+        ),
+        (
+            Input::path(samples().join("office/bomb.docx")),
+            "MULTICONVERT_OFFICE_MAX_RATIO",
+            "5002",
+        ),
+        (
+            Input::path(samples().join("office/locked.docx")),
+            "password-protected",
+            "5003",
+        ),
+    ];
+    for (input, words, convertapi_code) in cases {
+        let name = input.effective_filename().unwrap_or_default();
+        let request = JobRequest::new(input, Conversion::to("pdf"));
+        for provider in [oc(&emulator), ca(&emulator)] {
+            let vendor = provider.info().name.clone();
+            let e = provider.convert(&request, &fast()).await.unwrap_err();
+            assert_eq!(
+                e.kind(),
+                ErrorKind::ConversionFailed,
+                "{vendor} {name}: {e}"
+            );
+            assert!(e.to_string().contains(words), "{vendor} {name}: {e}");
+            if vendor == "convertapi" {
+                assert_eq!(e.provider_code(), Some(convertapi_code), "{name}: {e}");
+            }
+        }
+    }
+}

@@ -27,6 +27,7 @@ const TARGETS: &[(&str, &str)] = &[
     ),
     ("headers_and_names", env!("CARGO_BIN_EXE_headers_and_names")),
     ("image_header", env!("CARGO_BIN_EXE_image_header")),
+    ("office_inspect", env!("CARGO_BIN_EXE_office_inspect")),
 ];
 
 /// Every file under `dir` (recursively) whose name ends in one of `exts`.
@@ -57,6 +58,7 @@ fn every_target_replays_every_fixture_and_sample() {
         ],
         &mut corpus,
     );
+    files(&fixtures.join("office"), &["txt"], &mut corpus);
     assert!(corpus.len() > 50, "the corpus was not found: {corpus:?}");
     for (name, binary) in TARGETS {
         // libFuzzer runs each file given as an argument once and exits non-zero on a crash.

@@ -210,14 +210,61 @@ pub struct Store {
     writes: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
+/// What the store's errors name as their operation ("store access failed (io): …").
+const ACCESS: Operation = Operation::Other("access");
+
 fn failed(what: &str, e: impl std::error::Error + Send + Sync + 'static) -> Error {
-    Error::new(
-        ErrorKind::Io,
-        "store",
-        Operation::Other("store"),
-        format!("the store could not {what}"),
-    )
-    .with_source(e)
+    Error::new(ErrorKind::Io, "store", ACCESS, format!("could not {what}")).with_source(e)
+}
+
+/// Like [`failed`], saying the cause too: for a local SQLite file, whose errors hold no secret
+/// (a PostgreSQL URL's password must never reach a message).
+fn failed_because(what: &str, e: impl std::error::Error + Send + Sync + 'static) -> Error {
+    let message = format!("could not {what}: {e}");
+    Error::new(ErrorKind::Io, "store", ACCESS, message).with_source(e)
+}
+
+/// Holds an exclusive lock on `<state file>.lock` while a process opens a SQLite state and
+/// applies its migrations: two processes creating one new file at once otherwise race on
+/// switching it to WAL (which SQLite refuses without waiting for the busy timeout) and on the
+/// migrations. A separate file, because closing any descriptor of the database file itself
+/// would drop SQLite's own POSIX locks. Released when dropped.
+async fn open_lock(path: &str) -> Result<Option<std::fs::File>> {
+    let file = path.split('?').next().unwrap_or_default();
+    if file.is_empty() || file.starts_with(':') {
+        return Ok(None); // in memory: nobody else opens it
+    }
+    let lock_path = format!("{file}.lock");
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(|e| failed_because(&format!("open its SQLite file's lock {lock_path}"), e))?;
+    // Opening and migrating takes milliseconds; a holder past this is stuck, not busy.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        match lock.try_lock() {
+            Ok(()) => return Ok(Some(lock)),
+            Err(std::fs::TryLockError::WouldBlock) if std::time::Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(Error::new(
+                    ErrorKind::Io,
+                    "store",
+                    ACCESS,
+                    format!(
+                        "could not open its SQLite file: another process has held {lock_path} \
+                         for 30 s while opening it"
+                    ),
+                ))
+            }
+            Err(std::fs::TryLockError::Error(e)) => {
+                return Err(failed_because(&format!("lock {lock_path}"), e))
+            }
+        }
+    }
 }
 
 fn millis(at: SystemTime) -> i64 {
@@ -292,8 +339,9 @@ impl Store {
                 .strip_prefix("sqlite://")
                 .or_else(|| url.strip_prefix("sqlite:"))
                 .unwrap_or(url);
+            let _open = open_lock(path).await?;
             let options = SqliteConnectOptions::from_str(&format!("sqlite://{path}"))
-                .map_err(|e| failed("read its SQLite path", e))?
+                .map_err(|e| failed_because("read its SQLite path", e))?
                 .create_if_missing(true)
                 // Durable and shared: WAL lets readers run beside the one writer, and a writer
                 // waits for another instead of failing; FULL (sqlx's default, spelt out so
@@ -305,11 +353,11 @@ impl Store {
                 .max_connections(4)
                 .connect_with(options)
                 .await
-                .map_err(|e| failed("open its SQLite file", e))?;
+                .map_err(|e| failed_because("open its SQLite file", e))?;
             SQLITE
                 .run(&pool)
                 .await
-                .map_err(|e| failed("apply its migrations", e))?;
+                .map_err(|e| failed_because("apply its migrations", e))?;
             Backend::Sqlite(pool)
         };
         Ok(Store {
@@ -386,7 +434,7 @@ impl Store {
             return Err(Error::new(
                 ErrorKind::InvalidInput,
                 "store",
-                Operation::Other("store"),
+                ACCESS,
                 "a database name is [a-z0-9_] and the URL ends in /DATABASE",
             ));
         };

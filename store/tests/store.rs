@@ -234,6 +234,33 @@ async fn workers_on_several_instances_never_claim_the_same_job() {
     }
 }
 
+/// Many handles opening one new state at the same moment (two `batch` processes started
+/// together, each with a pool): every open succeeds, the migrations apply once, and every handle
+/// works. On SQLite the second of two processes used to fail at once with "could not open its
+/// SQLite file".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_state_opened_by_many_at_once_opens_for_all() {
+    for (url, _keep) in databases().await {
+        let opens: Vec<_> = (0..8)
+            .map(|_| {
+                let url = url.clone();
+                tokio::spawn(async move { Store::open(&url).await })
+            })
+            .collect();
+        let mut stores = Vec::new();
+        for open in opens {
+            stores.push(open.await.unwrap().unwrap_or_else(|e| panic!("{url}: {e}")));
+        }
+        for (i, store) in stores.iter().enumerate() {
+            assert!(store
+                .record_submission(&submission(&format!("k{i}")))
+                .await
+                .unwrap());
+        }
+        assert_eq!(stores[0].batch_entries("b1").await.unwrap().len(), 8);
+    }
+}
+
 #[tokio::test]
 async fn a_bad_url_is_a_clear_error() {
     let e = Store::open("postgres://nobody@127.0.0.1:9/none")
@@ -244,6 +271,8 @@ async fn a_bad_url_is_a_clear_error() {
         .await
         .unwrap_err();
     assert!(e.message().contains("SQLite"), "{e}");
+    // Said once: "store access failed", never "store store failed".
+    assert!(!e.to_string().contains("store store"), "{e}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

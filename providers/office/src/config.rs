@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use multiconvert_core::{Error, Result};
 
+use crate::inspect::ArchiveLimits;
 use crate::NAME;
 
 /// How to install what this provider needs, for error messages.
@@ -33,6 +34,9 @@ pub struct Config {
     /// spreadsheet that expands without end) fails its job instead of taking the machine's
     /// memory. LibreOffice itself starts in well under 256 MiB.
     pub max_memory: Option<u64>,
+    /// What a zip-based document (docx, xlsx, pptx, odt, ods, odp) may declare in its central
+    /// directory: expanded size, compression ratio, entries (see [`ArchiveLimits`]).
+    pub archive: ArchiveLimits,
 }
 
 impl Config {
@@ -47,13 +51,15 @@ impl Config {
             name: None,
             max_input: 256 << 20,
             max_memory: Some(2 << 30),
+            archive: ArchiveLimits::default(),
         }
     }
 
     /// From the environment: `MULTICONVERT_SOFFICE` (the binary), `MULTICONVERT_OFFICE_DIR` (the
     /// jobs), `MULTICONVERT_OFFICE_CONCURRENCY`, `MULTICONVERT_OFFICE_DEADLINE_SECS`,
     /// `MULTICONVERT_OFFICE_MAX_INPUT` (bytes), `MULTICONVERT_OFFICE_MAX_MEMORY` (bytes; `0`
-    /// lifts the limit).
+    /// lifts the limit), and the archive bounds `MULTICONVERT_OFFICE_MAX_EXPANDED` (bytes),
+    /// `MULTICONVERT_OFFICE_MAX_RATIO` and `MULTICONVERT_OFFICE_MAX_ENTRIES` (`0` lifts each).
     pub fn from_env() -> Result<Self> {
         Config::from_lookup(|name| std::env::var(name).ok())
     }
@@ -88,16 +94,18 @@ impl Config {
                 })?;
             config.deadline = Duration::from_secs_f64(secs);
         }
-        let bytes = |name: &str| -> Result<Option<u64>> {
+        let number = |name: &str| -> Result<Option<u64>> {
             present(name)
                 .map(|n| {
-                    n.trim().parse::<u64>().map_err(|_| {
-                        Error::config(NAME, format!("{name} must be a whole number of bytes"))
-                    })
+                    n.trim()
+                        .parse::<u64>()
+                        .map_err(|_| Error::config(NAME, format!("{name} must be a whole number")))
                 })
                 .transpose()
         };
-        if let Some(n) = bytes("MULTICONVERT_OFFICE_MAX_INPUT")? {
+        // `0` lifts a bound.
+        let bound = |name: &str| Ok::<_, Error>(number(name)?.map(|n| (n > 0).then_some(n)));
+        if let Some(n) = number("MULTICONVERT_OFFICE_MAX_INPUT")? {
             if n == 0 {
                 return Err(Error::config(
                     NAME,
@@ -106,8 +114,17 @@ impl Config {
             }
             config.max_input = n;
         }
-        if let Some(n) = bytes("MULTICONVERT_OFFICE_MAX_MEMORY")? {
-            config.max_memory = (n > 0).then_some(n);
+        if let Some(n) = bound("MULTICONVERT_OFFICE_MAX_MEMORY")? {
+            config.max_memory = n;
+        }
+        if let Some(n) = bound("MULTICONVERT_OFFICE_MAX_EXPANDED")? {
+            config.archive.max_expanded = n;
+        }
+        if let Some(n) = bound("MULTICONVERT_OFFICE_MAX_RATIO")? {
+            config.archive.max_ratio = n;
+        }
+        if let Some(n) = bound("MULTICONVERT_OFFICE_MAX_ENTRIES")? {
+            config.archive.max_entries = n;
         }
         Ok(config)
     }
@@ -140,6 +157,11 @@ impl Config {
     /// Sets the address space each LibreOffice process may map (`None`: unlimited).
     pub fn max_memory(mut self, bytes: Option<u64>) -> Self {
         self.max_memory = bytes;
+        self
+    }
+    /// Sets what a zip-based document may declare.
+    pub fn archive(mut self, limits: ArchiveLimits) -> Self {
+        self.archive = limits;
         self
     }
     /// Sets the instance name.

@@ -9,6 +9,12 @@
 //! none found, [`Office::new`] is a [`Config`](multiconvert_core::ErrorKind::Config) error that
 //! says how to install it.
 //!
+//! Every input is [inspected](inspect) before LibreOffice sees it: bytes that are not the
+//! declared format, zip bombs (by their central directory's declared sizes) and
+//! password-protected documents are refused at submit as
+//! [`InvalidInput`](multiconvert_core::ErrorKind::InvalidInput) naming what was found or the limit
+//! passed, instead of converting into mojibake or running to the deadline.
+//!
 //! Real process handling: a bounded pool of workers (one per core by default), each with its own
 //! LibreOffice profile (`-env:UserInstallation`), macros disabled, inputs and outputs in a
 //! private directory per job, the output checked (there, non-empty, the right magic bytes)
@@ -18,10 +24,12 @@
 
 pub mod catalog;
 pub mod config;
+pub mod inspect;
 pub mod process;
 pub mod provider;
 
 pub use config::{find_soffice, Config, INSTALL_HINT};
+pub use inspect::ArchiveLimits;
 pub use provider::Office;
 
 /// The provider's name.

@@ -17,6 +17,7 @@ use tokio::sync::watch;
 
 use crate::catalog::{content_type, convert_to, magic, Modules};
 use crate::config::{find_soffice, Config};
+use crate::inspect::{inspect, ArchiveLimits};
 use crate::process::{convert, Bounds, Failure, Pool};
 use crate::NAME;
 
@@ -42,6 +43,7 @@ pub struct Office {
     soffice: PathBuf,
     bounds: Bounds,
     max_input: u64,
+    archive: ArchiveLimits,
     pool: Arc<Pool>,
     running: Arc<Mutex<HashMap<String, Running>>>,
     version: tokio::sync::OnceCell<Option<String>>,
@@ -54,6 +56,7 @@ impl std::fmt::Debug for Office {
             .field("soffice", &self.soffice)
             .field("bounds", &self.bounds)
             .field("max_input", &self.max_input)
+            .field("archive", &self.archive)
             .finish_non_exhaustive()
     }
 }
@@ -106,6 +109,7 @@ impl Office {
                 max_memory: config.max_memory,
             },
             max_input: config.max_input,
+            archive: config.archive,
             running: Arc::new(Mutex::new(HashMap::new())),
             version: tokio::sync::OnceCell::new(),
         })
@@ -144,6 +148,41 @@ impl Office {
             })
             .await
             .clone()
+    }
+}
+
+impl Office {
+    /// Checks that `bytes` are a `source` document within the archive limits (off the async
+    /// threads: an OLE2 directory or a large central directory is a few milliseconds of work),
+    /// and hands them back; a refusal is [`InvalidInput`](ErrorKind::InvalidInput) with the
+    /// refusal's code.
+    async fn inspect(&self, bytes: Vec<u8>, source: &str) -> Result<Vec<u8>> {
+        let (limits, declared) = (self.archive, source.to_owned());
+        let (bytes, verdict) = tokio::task::spawn_blocking(move || {
+            let verdict = inspect(&bytes, &declared, &limits).map(|_| ());
+            (bytes, verdict)
+        })
+        .await
+        .map_err(|e| {
+            self.jobs
+                .error(
+                    ErrorKind::Io,
+                    Operation::Submit,
+                    "the input check did not finish",
+                )
+                .with_source(e)
+        })?;
+        match verdict {
+            Ok(()) => Ok(bytes),
+            Err(refusal) => Err(self
+                .jobs
+                .error(
+                    ErrorKind::InvalidInput,
+                    Operation::Submit,
+                    refusal.to_string(),
+                )
+                .with_provider_code(refusal.code())),
+        }
     }
 }
 
@@ -320,21 +359,36 @@ impl ConversionProvider for Office {
                 planned.push((i, stem.clone(), source, target));
             }
         }
+        // Every input read and checked against what it is declared as before a job exists:
+        // LibreOffice never sees a file that is not what it says, nor a zip bomb.
+        let mut inputs = Vec::with_capacity(request.inputs.len());
+        for (i, input) in request.inputs.iter().enumerate() {
+            let mut bytes = self.jobs.read_input(input, self.max_input).await?;
+            let mut sources: Vec<&str> = planned
+                .iter()
+                .filter(|p| p.0 == i)
+                .map(|p| p.2.as_str())
+                .collect();
+            sources.dedup();
+            for source in sources {
+                bytes = self.inspect(bytes, source).await?;
+            }
+            inputs.push(bytes);
+        }
         let (id, dir) = self.jobs.create().await?;
         let handle = self.jobs.journal(request, &id).await?;
         // Each input in a private directory under the job, named so LibreOffice can tell its type.
-        let mut inputs = HashMap::new();
-        for (i, input) in request.inputs.iter().enumerate() {
-            let bytes = self.jobs.read_input(input, self.max_input).await?;
+        let mut folders = Vec::with_capacity(inputs.len());
+        for i in 0..inputs.len() {
             let folder = dir.join(".work").join(format!("in-{i}"));
             tokio::fs::create_dir_all(&folder)
                 .await
                 .map_err(|e| self.jobs.io(op, "cannot create a work directory", e))?;
-            inputs.insert(i, (folder, bytes));
+            folders.push(folder);
         }
         let mut tasks = Vec::new();
         for (i, stem, source, target) in planned {
-            let (folder, bytes) = &inputs[&i];
+            let (folder, bytes) = (&folders[i], &inputs[i]);
             let path = folder.join(format!("input.{source}"));
             if !tokio::fs::try_exists(&path).await.unwrap_or(false) {
                 tokio::fs::write(&path, bytes)

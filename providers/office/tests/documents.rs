@@ -183,3 +183,66 @@ async fn a_document_that_needs_more_memory_than_the_bound_fails_its_job_naming_i
         "{e}"
     );
 }
+
+/// This process's `VmHWM` (peak RSS) in KiB, after resetting it when `reset`.
+fn peak_rss_kib(reset: bool) -> u64 {
+    if reset {
+        let _ = std::fs::write("/proc/self/clear_refs", "5");
+    }
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// Random bytes named `.docx`, the 300 MB zip bomb (`bomb.docx`, 0.9 MB on disk) and a
+/// password-protected docx are refused at submit, before LibreOffice runs: before the check, the
+/// first came back as a PDF of mojibake after 7 s and the bomb ran until the deadline killed it
+/// (60 s and more). The refusal's time and peak RSS are printed (`--nocapture`).
+#[tokio::test]
+async fn hostile_documents_are_refused_before_libreoffice_runs() {
+    let root = tempfile::tempdir().unwrap();
+    let Some(office) = office(root.path(), 1) else {
+        return;
+    };
+    let mut x: u64 = 0x2545_F491_4F6C_DD1D;
+    let random: Vec<u8> = (0..50_000)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect();
+    let cases = [
+        (Input::bytes(random, "random.docx"), "format_mismatch"),
+        (Input::path(samples().join("bomb.docx")), "archive_limit"),
+        (
+            Input::path(samples().join("locked.docx")),
+            "password_protected",
+        ),
+    ];
+    for (input, code) in cases {
+        let name = input.effective_filename().unwrap_or_default();
+        let request = JobRequest::new(input, Conversion::to("pdf"));
+        let before = peak_rss_kib(true);
+        let started = std::time::Instant::now();
+        let e = office.submit(&request).await.unwrap_err();
+        let elapsed = started.elapsed();
+        let growth = peak_rss_kib(false).saturating_sub(before);
+        println!("{name}: refused in {elapsed:?}, peak RSS +{growth} KiB: {e}");
+        assert_eq!(
+            e.kind(),
+            multiconvert_core::ErrorKind::InvalidInput,
+            "{name}: {e}"
+        );
+        assert_eq!(e.provider_code(), Some(code), "{name}: {e}");
+    }
+    // The real documents beside them still pass the same check.
+    let pdf = to_pdf(&office, "report.docx").await;
+    assert!(pdf.starts_with(b"%PDF-"));
+}

@@ -12,9 +12,10 @@ use multiconvert_office::{Config, Office};
 mod fake;
 use fake::Fake;
 
+/// A text document whose first word tells the fake what to do.
 fn document(content: &str) -> JobRequest {
     JobRequest::new(
-        Input::bytes(content.as_bytes().to_vec(), "report.docx"),
+        Input::bytes(content.as_bytes().to_vec(), "report.txt"),
         Conversion::to("pdf"),
     )
 }
@@ -148,6 +149,48 @@ async fn refusals_are_typed_and_early() {
         office.version().await.as_deref(),
         Some("LibreOffice 0.0.0 fake")
     );
+}
+
+/// The fake converts whatever it is given, so a refusal here is the input check's alone: bytes
+/// that are not what their name says never reach a worker, and no job is left behind.
+#[tokio::test]
+async fn inputs_that_are_not_what_they_say_never_reach_libreoffice() {
+    let fake = Fake::new();
+    let office = fake.office(1, Duration::from_secs(5));
+    for (bytes, name, code) in [
+        (
+            vec![0x00, 0x91, 0xfe, 0x07, 0x00, 0x13],
+            "random.docx",
+            "format_mismatch",
+        ),
+        (b"just words".to_vec(), "sheet.xlsx", "format_mismatch"),
+        (
+            b"PK\x03\x04 cut off".to_vec(),
+            "report.odt",
+            "format_mismatch",
+        ),
+        (vec![0x00; 64], "notes.txt", "format_mismatch"),
+    ] {
+        let request = JobRequest::new(Input::bytes(bytes, name), Conversion::to("pdf"));
+        let e = office.submit(&request).await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidInput, "{name}: {e}");
+        assert_eq!(e.provider_code(), Some(code), "{name}: {e}");
+        assert!(e.message().contains("declared"), "{name}: {e}");
+    }
+    let jobs = std::fs::read_dir(fake.root().join("jobs"))
+        .map(|d| d.count())
+        .unwrap_or(0);
+    assert_eq!(jobs, 0, "a refused input left a job behind");
+    // `source_format` says what a file is: the same text named .bin converts.
+    let named = JobRequest::new(
+        Input::bytes(b"plain words".to_vec(), "notes.bin"),
+        Conversion::to("pdf").from("txt"),
+    );
+    let job = office
+        .convert(&named, &office.info().poll_policy)
+        .await
+        .unwrap();
+    assert_eq!(job.status, JobStatus::Completed);
 }
 
 async fn output_text(office: &Office, request: &JobRequest) -> String {

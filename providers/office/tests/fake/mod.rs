@@ -49,6 +49,10 @@ impl Fake {
         }
         Fake { dir }
     }
+    /// Where the fake's offices keep their jobs and profiles.
+    pub fn root(&self) -> std::path::PathBuf {
+        self.dir.path().join("state")
+    }
     pub fn office(&self, workers: usize, deadline: Duration) -> Office {
         Office::new(self.config(workers, deadline)).unwrap()
     }
