@@ -226,9 +226,10 @@ fn failed_because(what: &str, e: impl std::error::Error + Send + Sync + 'static)
 
 /// Holds an exclusive lock on `<state file>.lock` while a process opens a SQLite state and
 /// applies its migrations: two processes creating one new file at once otherwise race on
-/// switching it to WAL (which SQLite refuses without waiting for the busy timeout) and on the
-/// migrations. A separate file, because closing any descriptor of the database file itself
-/// would drop SQLite's own POSIX locks. Released when dropped.
+/// creating it, switching it to WAL and applying the migrations (SQLite's migrations take no
+/// lock of their own; two `batch` runs started together failed one round in three with "could
+/// not apply its migrations"). A separate file, because closing any descriptor of the database
+/// file itself would drop SQLite's own POSIX locks. Released when dropped.
 async fn open_lock(path: &str) -> Result<Option<std::fs::File>> {
     let file = path.split('?').next().unwrap_or_default();
     if file.is_empty() || file.starts_with(':') {
