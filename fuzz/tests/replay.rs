@@ -28,6 +28,10 @@ const TARGETS: &[(&str, &str)] = &[
     ("headers_and_names", env!("CARGO_BIN_EXE_headers_and_names")),
     ("image_header", env!("CARGO_BIN_EXE_image_header")),
     ("office_inspect", env!("CARGO_BIN_EXE_office_inspect")),
+    (
+        "cloudconvert_replies",
+        env!("CARGO_BIN_EXE_cloudconvert_replies"),
+    ),
 ];
 
 /// Every file under `dir` (recursively) whose name ends in one of `exts`.
@@ -51,6 +55,7 @@ fn every_target_replays_every_fixture_and_sample() {
     let mut corpus = Vec::new();
     files(&fixtures.join("online-convert"), &["json"], &mut corpus);
     files(&fixtures.join("convertapi"), &["json"], &mut corpus);
+    files(&fixtures.join("cloudconvert"), &["json"], &mut corpus);
     files(
         &fixtures.join("samples"),
         &[

@@ -1,0 +1,432 @@
+//! The provider: the only place in this crate that does I/O.
+
+use std::fmt;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use http::{HeaderMap, Method, StatusCode};
+use multiconvert_core::config::endpoint;
+use multiconvert_core::http::{HttpClient, Phase, Replay, RequestSpec};
+use multiconvert_core::upload::Progress;
+use multiconvert_core::{
+    Capabilities, ConversionProvider, Error, ErrorKind, Input, Job, JobHandle, JobRequest,
+    Operation, PollPolicy, ProviderExt, ProviderInfo, Result, UploadSource, WebhookEvent,
+    WebhookRequest,
+};
+use serde_json::Value;
+use url::Url;
+
+use crate::config::Config;
+use crate::request::{import_task, job_body, needs_upload, upload_filename};
+use crate::response::{classify, parse_error, parse_job, parse_jobs, status, to_job};
+use crate::wire::{WireForm, WireJob};
+use crate::NAME;
+
+const MAX_JSON: usize = 16 << 20;
+
+/// CloudConvert's v2 task-graph API as a [`ConversionProvider`].
+///
+/// ```no_run
+/// use multiconvert_cloudconvert::CloudConvert;
+/// use multiconvert_core::{Conversion, ConversionProvider, Input, JobRequest};
+/// # async fn run() -> multiconvert_core::Result<()> {
+/// let cc = CloudConvert::from_env()?;
+/// let request = JobRequest::new(Input::path("report.docx"), Conversion::to("pdf"));
+/// let handle = cc.submit(&request).await?;
+/// let job = cc.wait_sync(&handle, &cc.info().poll_policy).await?; // one blocking request
+/// # let _ = job; Ok(()) }
+/// ```
+pub struct CloudConvert {
+    config: Config,
+    http: HttpClient,
+    info: ProviderInfo,
+}
+
+impl fmt::Debug for CloudConvert {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CloudConvert")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl CloudConvert {
+    /// A provider from a configuration.
+    pub fn new(config: Config) -> Result<Self> {
+        let http = HttpClient::new(config.name.clone(), config.http.clone())?;
+        let capabilities = Capabilities::new()
+            .with_remote_service(true)
+            .with_remote_input(true)
+            .with_upload(true)
+            .with_base64(true)
+            .with_cloud_input(true)
+            .with_multiple_inputs(true)
+            .with_multiple_conversions(true)
+            .with_output_targets(true)
+            .with_webhooks(true)
+            .with_signed_webhooks(config.webhook_secret.is_some())
+            .with_delete(true)
+            .with_idempotent_submit(true);
+        let info = ProviderInfo::new(config.name.clone(), capabilities, config.poll_policy);
+        Ok(CloudConvert { config, http, info })
+    }
+
+    /// A provider configured from the environment (see [`Config::from_env`]).
+    pub fn from_env() -> Result<Self> {
+        CloudConvert::new(Config::from_env()?)
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Names this instance in an error the pure functions made with the vendor's name.
+    fn named(&self, e: Error) -> Error {
+        e.renamed(NAME, &self.info.name)
+    }
+
+    fn api(&self, segments: &[&str], query: &[(&str, &str)]) -> Url {
+        endpoint(&self.config.base_url, segments, query)
+    }
+
+    /// Sends an API or sync request with the key; the success status, headers and body, or the
+    /// parsed error.
+    async fn call(
+        &self,
+        spec: RequestSpec,
+        method: Method,
+        url: Url,
+        body: Option<&Value>,
+    ) -> Result<(StatusCode, HeaderMap, Bytes)> {
+        let op = spec.operation();
+        let response = self
+            .http
+            .send(spec.classify(classify), |client| {
+                let mut rb = client
+                    .request(method.clone(), url.clone())
+                    .bearer_auth(self.config.api_key.expose())
+                    .header(http::header::ACCEPT, "application/json");
+                if let Some(body) = body {
+                    rb = rb.json(body);
+                }
+                Ok(rb)
+            })
+            .await?;
+        let (status, headers, bytes) = self.http.read_body(op, response, MAX_JSON).await?;
+        if status.is_success() {
+            Ok((status, headers, bytes))
+        } else {
+            Err(self.named(parse_error(op, status, &headers, &bytes)))
+        }
+    }
+
+    /// A job from `url` (a show, a sync wait): the wire job and the model's.
+    async fn job_at(&self, spec: RequestSpec, url: Url) -> Result<(WireJob, Job)> {
+        let op = spec.operation();
+        let (_, _, body) = self.call(spec, Method::GET, url, None).await?;
+        let (wire, raw) = parse_job(&body, op).map_err(|e| self.named(e))?;
+        let mut job = to_job(&wire, raw, op).map_err(|e| self.named(e))?;
+        job.handle.provider = self.info.name.to_string();
+        Ok((wire, job))
+    }
+
+    async fn get_wire(&self, id: &str, op: Operation) -> Result<(WireJob, Job)> {
+        self.job_at(RequestSpec::new(op), self.api(&["jobs", id], &[]))
+            .await
+    }
+
+    /// The job as it stands (`GET /jobs/{id}`), its tasks included.
+    pub async fn get(&self, handle: &JobHandle) -> Result<Job> {
+        self.get_wire(&handle.id, Operation::Poll)
+            .await
+            .map(|(_, job)| job)
+    }
+
+    /// Waits for the job to end in **one request**: `GET {sync}/jobs/{id}` on the sync host
+    /// blocks until the job finished or failed, up to `policy`'s deadline. Where no sync host is
+    /// configured (a custom API base without `CLOUDCONVERT_SYNC_BASE_URL`), or the blocking
+    /// request is cut (proxies end long requests), it polls for the time left instead. A job
+    /// still running at the deadline is a [`Timeout`](ErrorKind::Timeout) error.
+    pub async fn wait_sync(&self, handle: &JobHandle, policy: &PollPolicy) -> Result<Job> {
+        let Some(sync) = &self.config.sync_base_url else {
+            return self.wait(handle, policy).await;
+        };
+        let started = tokio::time::Instant::now();
+        let url = endpoint(sync, &["jobs", &handle.id], &[]);
+        let spec = RequestSpec::new(Operation::Wait).timeout(policy.deadline);
+        match self.job_at(spec, url).await {
+            Ok((_, job)) if job.status.is_terminal() => Ok(job),
+            Ok(_) => self.wait(handle, &remaining(policy, started)).await,
+            Err(e) if matches!(e.kind(), ErrorKind::Transport | ErrorKind::Timeout) => {
+                tracing::debug!(provider = %self.info.name, job = %handle.id, error = %e,
+                    "the sync wait was cut: polling for the time left");
+                self.wait(handle, &remaining(policy, started)).await
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The jobs tagged `tag` (`GET /jobs?filter[tag]=…`), newest first as the API lists them.
+    pub async fn find_by_tag(&self, tag: &str) -> Result<Vec<Job>> {
+        let url = self.api(&["jobs"], &[("filter[tag]", tag)]);
+        let (_, _, body) = self
+            .call(RequestSpec::new(Operation::Submit), Method::GET, url, None)
+            .await?;
+        let jobs = parse_jobs(&body, Operation::Submit).map_err(|e| self.named(e))?;
+        Ok(jobs.iter().map(|w| self.summary(w)).collect())
+    }
+
+    /// A page of jobs (`GET /jobs`), optionally only those of `status` (`waiting`,
+    /// `processing`, `finished`, `error`): id and status each, without their tasks.
+    pub async fn list(&self, status_filter: Option<&str>, page: Option<u32>) -> Result<Vec<Job>> {
+        let page = page.map(|p| p.to_string());
+        let mut query = Vec::new();
+        if let Some(s) = status_filter {
+            query.push(("filter[status]", s));
+        }
+        if let Some(p) = &page {
+            query.push(("page", p.as_str()));
+        }
+        let url = self.api(&["jobs"], &query);
+        let (_, _, body) = self
+            .call(RequestSpec::new(Operation::Poll), Method::GET, url, None)
+            .await?;
+        let jobs = parse_jobs(&body, Operation::Poll).map_err(|e| self.named(e))?;
+        Ok(jobs.iter().map(|w| self.summary(w)).collect())
+    }
+
+    fn summary(&self, wire: &WireJob) -> Job {
+        Job::new(
+            JobHandle::new(self.info.name.clone(), wire.id.clone()),
+            status(wire.status.as_deref()),
+        )
+    }
+
+    /// `POST /jobs`: work starts as soon as its inputs are there, and nothing deduplicates it,
+    /// so it is resent only when provably refused or never sent.
+    async fn create(&self, body: &Value) -> Result<(WireJob, Job)> {
+        let op = Operation::Submit;
+        let spec = RequestSpec::new(op).replay(Replay::CreatesJob);
+        let (_, _, bytes) = self
+            .call(spec, Method::POST, self.api(&["jobs"], &[]), Some(body))
+            .await?;
+        let (wire, raw) = parse_job(&bytes, op).map_err(|e| self.named(e))?;
+        let mut job = to_job(&wire, raw, op).map_err(|e| self.named(e))?;
+        job.handle.provider = self.info.name.to_string();
+        Ok((wire, job))
+    }
+
+    /// The job tagged `tag`, read whole, when one exists.
+    async fn tagged(&self, tag: &str) -> Result<Option<WireJob>> {
+        match self.find_by_tag(tag).await?.first() {
+            Some(found) => Ok(Some(
+                self.get_wire(&found.handle.id, Operation::Submit).await?.0,
+            )),
+            None => Ok(None),
+        }
+    }
+
+    async fn submit_inner(&self, request: &JobRequest) -> Result<JobHandle> {
+        let own_key = request.idempotency_key.clone();
+        let tag = own_key
+            .clone()
+            .unwrap_or_else(|| format!("mc-{}", uuid::Uuid::new_v4().simple()));
+        let body = job_body(request, &tag).map_err(|e| self.named(e))?;
+        // A key of the caller's own may have been sent by an earlier run: look before sending.
+        let existing = match own_key {
+            Some(_) => self.tagged(&tag).await?,
+            None => None,
+        };
+        let wire = match existing {
+            Some(wire) => {
+                tracing::debug!(provider = %self.info.name, job = %wire.id, "a job with this tag exists: taking it up");
+                wire
+            }
+            None => match self.create(&body).await {
+                Ok((wire, _)) => wire,
+                Err(e) if e.is_ambiguous() => {
+                    // The create may have arrived (a 500 whose job ran anyway is on record):
+                    // its tag says so before anything is sent again.
+                    match self.tagged(&tag).await {
+                        Ok(Some(wire)) => wire,
+                        Ok(None) => self.create(&body).await?.0,
+                        // Whether it landed is still unknown: the create's own error says more.
+                        Err(_) => return Err(e),
+                    }
+                }
+                Err(e) => return Err(e),
+            },
+        };
+        let handle = JobHandle::new(self.info.name.clone(), wire.id.clone());
+        request.record_handle(&handle).await?;
+        self.upload_missing(request, &wire)
+            .await
+            .map_err(|e| e.with_job(handle.clone()))?;
+        Ok(handle)
+    }
+
+    /// Uploads every local input whose `import/upload` task still waits for its file (all of
+    /// them after a create; those not yet arrived when a job is taken up again).
+    async fn upload_missing(&self, request: &JobRequest, wire: &WireJob) -> Result<()> {
+        for (i, input) in request.inputs.iter().enumerate() {
+            if !needs_upload(input) {
+                continue;
+            }
+            let name = import_task(i);
+            let task = wire
+                .tasks
+                .iter()
+                .find(|t| t.name.as_deref() == Some(name.as_str()))
+                .ok_or_else(|| {
+                    self.named(Error::new(
+                        ErrorKind::Protocol,
+                        NAME,
+                        Operation::Upload,
+                        format!("the job has no task {name}"),
+                    ))
+                })?;
+            if task.status.as_deref() != Some("waiting") {
+                continue; // arrived already (a job taken up again)
+            }
+            let form = task
+                .result
+                .as_ref()
+                .and_then(|r| r.form.as_ref())
+                .ok_or_else(|| {
+                    self.named(Error::new(
+                        ErrorKind::Protocol,
+                        NAME,
+                        Operation::Upload,
+                        format!("the upload task {name} carries no form"),
+                    ))
+                })?;
+            self.upload(form, input, request.upload_progress.clone())
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Posts `input` to an upload form: every parameter in the order given, then `file` (the
+    /// storage takes the last part as the file). No key: the form's own signature authorises it.
+    pub async fn upload(
+        &self,
+        form: &WireForm,
+        input: &Input,
+        progress: Option<Progress>,
+    ) -> Result<()> {
+        let op = Operation::Upload;
+        let url = Url::parse(&form.url)
+            .ok()
+            .filter(|u| matches!(u.scheme(), "http" | "https") && !u.cannot_be_a_base())
+            .ok_or_else(|| {
+                self.named(Error::new(
+                    ErrorKind::Protocol,
+                    NAME,
+                    op,
+                    "the upload form's URL is not an http(s) URL",
+                ))
+            })?;
+        let filename = upload_filename(input);
+        let source = UploadSource::of(input, NAME, op).await?.ok_or_else(|| {
+            self.named(Error::new(
+                ErrorKind::InvalidInput,
+                NAME,
+                op,
+                "this input is not uploaded",
+            ))
+        })?;
+        // A second POST of the same form stores the same key again: it cannot start a second
+        // job, so a replayable body may be resent; a one-shot stream cannot be.
+        let replay = if source.is_replayable() {
+            Replay::Keyed
+        } else {
+            Replay::OneShot
+        };
+        let spec = RequestSpec::new(op)
+            .replay(replay)
+            .phase(Phase::Upload)
+            .classify(classify);
+        let response = self
+            .http
+            .send(spec, |client| {
+                let mut multipart = reqwest::multipart::Form::new();
+                for (k, v) in &form.parameters.0 {
+                    multipart = multipart.text(k.clone(), v.clone());
+                }
+                let part = reqwest::multipart::Part::stream_with_length(
+                    source.body(NAME, op, progress.as_ref())?,
+                    source.len(),
+                )
+                .file_name(filename.clone());
+                Ok(client
+                    .post(url.clone())
+                    .multipart(multipart.part("file", part)))
+            })
+            .await?;
+        let (status, headers, body) = self.http.read_body(op, response, MAX_JSON).await?;
+        if status.is_success() {
+            Ok(())
+        } else {
+            Err(self.http.status_error(op, status, &headers, &body, None))
+        }
+    }
+}
+
+/// `policy` with the time since `started` taken off its deadline.
+fn remaining(policy: &PollPolicy, started: tokio::time::Instant) -> PollPolicy {
+    let left = policy.deadline.saturating_sub(started.elapsed());
+    policy.with_deadline(left.max(Duration::from_millis(1)))
+}
+
+#[async_trait]
+impl ConversionProvider for CloudConvert {
+    fn info(&self) -> &ProviderInfo {
+        &self.info
+    }
+
+    async fn submit(&self, request: &JobRequest) -> Result<JobHandle> {
+        self.submit_inner(request).await
+    }
+
+    async fn poll(&self, handle: &JobHandle) -> Result<Job> {
+        self.get(handle)
+            .await
+            .map_err(|e| e.with_job(handle.clone()))
+    }
+
+    fn webhook(&self, request: &WebhookRequest) -> Result<WebhookEvent> {
+        let mut event = crate::webhook::parse_event(request, self.config.webhook_secret.as_ref())
+            .map_err(|e| self.named(e))?;
+        event.provider = self.info.name.to_string();
+        Ok(event)
+    }
+
+    /// A job taken up after a crash: one whose uploads had not all arrived gets the rest; one
+    /// the vendor does not know is submitted (its tag is looked up first, so a create that
+    /// landed is never repeated).
+    async fn resume(&self, handle: &JobHandle, request: &JobRequest) -> Result<JobHandle> {
+        match self.get_wire(&handle.id, Operation::Poll).await {
+            Ok((wire, _)) => {
+                self.upload_missing(request, &wire).await?;
+                Ok(handle.clone())
+            }
+            Err(e) if e.kind() == ErrorKind::NotFound => self.submit_inner(request).await,
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn delete(&self, handle: &JobHandle) -> Result<()> {
+        let url = self.api(&["jobs", &handle.id], &[]);
+        self.call(
+            RequestSpec::new(Operation::Delete),
+            Method::DELETE,
+            url,
+            None,
+        )
+        .await
+        .map(|_| ())
+        .map_err(|e| e.with_job(handle.clone()))
+    }
+}
