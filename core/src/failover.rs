@@ -446,6 +446,20 @@ impl ConversionProvider for Failover {
         Ok(job)
     }
 
+    async fn wait_blocking(&self, handle: &JobHandle, within: Duration) -> Option<Result<Job>> {
+        let owner = match self.owner(&handle.provider, Operation::Wait) {
+            Ok(owner) => owner,
+            Err(e) => return Some(Err(e)),
+        };
+        let answer = owner.wait_blocking(handle, within).await?;
+        Some(answer.map(|mut job| {
+            job.handle.provider = owner.info().name.to_string();
+            job.handle.meta.extend(handle.meta.clone());
+            Failover::tag(&mut job);
+            job
+        }))
+    }
+
     /// Tries each member's parser: the first that accepts the callback names the owner. A
     /// receiver that knows the vendor (by its URL) should call that member directly.
     fn webhook(&self, request: &WebhookRequest) -> Result<WebhookEvent> {

@@ -3,6 +3,7 @@
 use std::fmt;
 use std::path::Path;
 use std::pin::Pin;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -88,6 +89,15 @@ pub trait ConversionProvider: Send + Sync + fmt::Debug {
         }
     }
 
+    /// Waits for the job in **one request** where the vendor can hold a request open until a
+    /// job ends (CloudConvert's sync host), giving up after `within`; `None`, the default,
+    /// where it cannot. [`ProviderExt::wait`] asks this first and polls only when the answer is
+    /// `None`, a job still running, or a request cut short (a proxy's idle timeout).
+    async fn wait_blocking(&self, handle: &JobHandle, within: Duration) -> Option<Result<Job>> {
+        let _ = (handle, within);
+        None
+    }
+
     /// Streams an output. The default is a plain `GET` of its URL that sends no secret.
     async fn download(&self, output: &Output) -> Result<ByteStream> {
         crate::http::default_download(&self.info().name, output).await
@@ -115,6 +125,20 @@ pub trait ProviderExt: ConversionProvider {
         let started = tokio::time::Instant::now();
         let deadline = started + policy.deadline;
         let mut intervals = policy.intervals();
+        match self.wait_blocking(handle, policy.deadline).await {
+            None => {}
+            Some(Ok(job)) => {
+                observe(&job);
+                if job.status.is_terminal() {
+                    return Ok(job);
+                }
+            }
+            // Cut short or refused on the way: polling still knows how to wait.
+            Some(Err(e)) if e.is_retryable() || e.kind() == ErrorKind::Timeout => {
+                tracing::debug!(provider = %self.info().name, job = %handle.id, error = %e, "the blocking wait ended early: polling");
+            }
+            Some(Err(e)) => return Err(e),
+        }
         loop {
             let job = self.poll(handle).await?;
             observe(&job);

@@ -67,6 +67,21 @@ impl ConversionProvider for Traced {
         result
     }
 
+    async fn wait_blocking(&self, handle: &JobHandle, within: Duration) -> Option<Result<Job>> {
+        let span = tracing::debug_span!("multiconvert.wait_blocking", provider = %handle.provider, job = %handle.id);
+        let result = self
+            .inner
+            .wait_blocking(handle, within)
+            .instrument(span.clone())
+            .await;
+        span.in_scope(|| match &result {
+            Some(Ok(job)) => tracing::debug!(status = %job.status, "waited"),
+            Some(Err(e)) => tracing::warn!(kind = %e.kind(), error = %e, "blocking wait failed"),
+            None => {}
+        });
+        result
+    }
+
     async fn resume(&self, handle: &JobHandle, request: &JobRequest) -> Result<JobHandle> {
         let span = tracing::info_span!("multiconvert.resume", provider = %handle.provider, job = %handle.id);
         let result = self
@@ -164,6 +179,19 @@ impl ConversionProvider for WithTimeout {
     async fn poll(&self, handle: &JobHandle) -> Result<Job> {
         self.bound(self.other, Operation::Poll, self.inner.poll(handle))
             .await
+    }
+    /// Bounded by the wait it asks for, plus the other calls' timeout for the answer to arrive.
+    async fn wait_blocking(&self, handle: &JobHandle, within: Duration) -> Option<Result<Job>> {
+        let limit = within.saturating_add(self.other);
+        match tokio::time::timeout(limit, self.inner.wait_blocking(handle, within)).await {
+            Ok(answer) => answer,
+            Err(_) => Some(Err(Error::new(
+                ErrorKind::Timeout,
+                self.inner.info().name.clone(),
+                Operation::Wait,
+                format!("no answer within {}s", limit.as_secs_f64()),
+            ))),
+        }
     }
     /// Bounded like a submit: a resume may submit.
     async fn resume(&self, handle: &JobHandle, request: &JobRequest) -> Result<JobHandle> {
@@ -276,6 +304,13 @@ impl ConversionProvider for Limited {
             self.release(handle);
         }
         Ok(job)
+    }
+    async fn wait_blocking(&self, handle: &JobHandle, within: Duration) -> Option<Result<Job>> {
+        let answer = self.inner.wait_blocking(handle, within).await;
+        if matches!(&answer, Some(Ok(job)) if job.status.is_terminal()) {
+            self.release(handle);
+        }
+        answer
     }
     fn webhook(&self, request: &WebhookRequest) -> Result<WebhookEvent> {
         self.inner.webhook(request)

@@ -282,3 +282,105 @@ async fn a_lateness_bound_notices_a_finished_job_within_its_share_of_the_job_tim
         .unwrap();
     assert_eq!(timed.made.elapsed(), Duration::from_secs_f64(2.5));
 }
+
+/// A provider whose vendor can hold a request open until the job ends: `blocking` says what
+/// that request answers; polls are counted.
+#[derive(Debug)]
+struct Blocking {
+    info: ProviderInfo,
+    blocking: fn() -> Result<JobStatus>,
+    polls: AtomicUsize,
+    waits: AtomicUsize,
+}
+
+#[async_trait]
+impl ConversionProvider for Blocking {
+    fn info(&self) -> &ProviderInfo {
+        &self.info
+    }
+    async fn submit(&self, _: &JobRequest) -> Result<JobHandle> {
+        Ok(JobHandle::new("blocking", "job-1"))
+    }
+    async fn poll(&self, handle: &JobHandle) -> Result<Job> {
+        self.polls.fetch_add(1, Ordering::SeqCst);
+        Ok(Job::new(handle.clone(), JobStatus::Completed))
+    }
+    async fn wait_blocking(&self, handle: &JobHandle, within: Duration) -> Option<Result<Job>> {
+        assert_eq!(
+            within,
+            Duration::from_secs(300),
+            "the whole deadline is offered"
+        );
+        self.waits.fetch_add(1, Ordering::SeqCst);
+        Some((self.blocking)().map(|status| Job::new(handle.clone(), status)))
+    }
+    fn webhook(&self, _: &WebhookRequest) -> Result<WebhookEvent> {
+        Ok(WebhookEvent::unverified("blocking", "job-1"))
+    }
+    async fn delete(&self, _: &JobHandle) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// A blocking answer with the end needs no poll; a running job, a cut request or a throttled
+/// one falls back to polling; an answer that the job is unknown ends the wait.
+#[tokio::test(start_paused = true)]
+async fn a_blocking_wait_answers_in_one_request_and_polling_takes_over_when_it_cannot() {
+    use multiconvert_core::{Error, Operation};
+    /// What the blocking request answers, the polls expected after it, the error expected.
+    type Case = (fn() -> Result<JobStatus>, usize, Option<ErrorKind>);
+    let cases: [Case; 5] = [
+        (|| Ok(JobStatus::Completed), 0, None),
+        (|| Ok(JobStatus::Processing), 1, None),
+        (
+            || {
+                Err(Error::new(
+                    ErrorKind::Transport,
+                    "blocking",
+                    Operation::Wait,
+                    "cut",
+                ))
+            },
+            1,
+            None,
+        ),
+        (
+            || {
+                Err(Error::new(
+                    ErrorKind::Timeout,
+                    "blocking",
+                    Operation::Wait,
+                    "idle",
+                ))
+            },
+            1,
+            None,
+        ),
+        (
+            || {
+                Err(Error::new(
+                    ErrorKind::NotFound,
+                    "blocking",
+                    Operation::Wait,
+                    "gone",
+                ))
+            },
+            0,
+            Some(ErrorKind::NotFound),
+        ),
+    ];
+    for (blocking, polls, error) in cases {
+        let provider = Blocking {
+            info: ProviderInfo::new("blocking", Capabilities::new(), PollPolicy::default()),
+            blocking,
+            polls: AtomicUsize::new(0),
+            waits: AtomicUsize::new(0),
+        };
+        let result = provider
+            .wait(&JobHandle::new("blocking", "job-1"), &PollPolicy::default())
+            .await;
+        assert_eq!(result.as_ref().err().map(|e| e.kind()), error, "{result:?}");
+        assert_eq!(provider.waits.load(Ordering::SeqCst), 1);
+        assert_eq!(provider.polls.load(Ordering::SeqCst), polls, "{result:?}");
+    }
+}

@@ -19,8 +19,8 @@ pub const SANDBOX_BASE_URL: &str = "https://api.sandbox.cloudconvert.com/v2";
 pub const SANDBOX_SYNC_BASE_URL: &str = "https://sync.api.sandbox.cloudconvert.com/v2";
 
 /// The default waiting: 1 s ×1.5 up to 5 s, 300 s in all, never more than a tenth of the time
-/// waited late (as online-convert's); [`CloudConvert::wait_sync`](crate::CloudConvert::wait_sync)
-/// waits in one request instead.
+/// waited late (as online-convert's), for when no sync host is configured: with one, waiting is
+/// one request.
 pub fn default_poll_policy() -> PollPolicy {
     PollPolicy::default()
         .with_min_interval(std::time::Duration::from_millis(100))

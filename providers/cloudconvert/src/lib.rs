@@ -17,7 +17,9 @@
 //! - Tasks are visible as the job's [`inputs`](multiconvert_core::Job::inputs) (import tasks)
 //!   and [`conversions`](multiconvert_core::Job::conversions) (convert tasks); a failed task is
 //!   a message with its `code`, its `message` and the task's name.
-//! - [`CloudConvert::wait_sync`] waits for a job in one request on the sync host.
+//! - Waiting ([`ProviderExt::wait`](multiconvert_core::ProviderExt::wait), and so `convert`)
+//!   takes one request on the sync host, which answers when the job has ended; without a sync
+//!   host it polls.
 //! - Webhooks (`CloudConvert-Signature`, HMAC-SHA256 of the raw body) are checked in constant time
 //!   when a signing secret is configured; an empty secret is refused, never skipped.
 //!

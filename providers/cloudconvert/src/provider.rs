@@ -11,8 +11,7 @@ use multiconvert_core::http::{HttpClient, Phase, Replay, RequestSpec};
 use multiconvert_core::upload::Progress;
 use multiconvert_core::{
     Capabilities, ConversionProvider, Error, ErrorKind, Input, Job, JobHandle, JobRequest,
-    Operation, PollPolicy, ProviderExt, ProviderInfo, Result, UploadSource, WebhookEvent,
-    WebhookRequest,
+    Operation, ProviderInfo, Result, UploadSource, WebhookEvent, WebhookRequest,
 };
 use serde_json::Value;
 use url::Url;
@@ -29,12 +28,13 @@ const MAX_JSON: usize = 16 << 20;
 ///
 /// ```no_run
 /// use multiconvert_cloudconvert::CloudConvert;
-/// use multiconvert_core::{Conversion, ConversionProvider, Input, JobRequest};
+/// use multiconvert_core::{Conversion, ConversionProvider, Input, JobRequest, ProviderExt};
 /// # async fn run() -> multiconvert_core::Result<()> {
 /// let cc = CloudConvert::from_env()?;
 /// let request = JobRequest::new(Input::path("report.docx"), Conversion::to("pdf"));
 /// let handle = cc.submit(&request).await?;
-/// let job = cc.wait_sync(&handle, &cc.info().poll_policy).await?; // one blocking request
+/// // One request on the sync host, which answers when the job has ended.
+/// let job = cc.wait(&handle, &cc.info().poll_policy).await?;
 /// # let _ = job; Ok(()) }
 /// ```
 pub struct CloudConvert {
@@ -142,30 +142,6 @@ impl CloudConvert {
         self.get_wire(&handle.id, Operation::Poll)
             .await
             .map(|(_, job)| job)
-    }
-
-    /// Waits for the job to end in **one request**: `GET {sync}/jobs/{id}` on the sync host
-    /// blocks until the job finished or failed, up to `policy`'s deadline. Where no sync host is
-    /// configured (a custom API base without `CLOUDCONVERT_SYNC_BASE_URL`), or the blocking
-    /// request is cut (proxies end long requests), it polls for the time left instead. A job
-    /// still running at the deadline is a [`Timeout`](ErrorKind::Timeout) error.
-    pub async fn wait_sync(&self, handle: &JobHandle, policy: &PollPolicy) -> Result<Job> {
-        let Some(sync) = &self.config.sync_base_url else {
-            return self.wait(handle, policy).await;
-        };
-        let started = tokio::time::Instant::now();
-        let url = endpoint(sync, &["jobs", &handle.id], &[]);
-        let spec = RequestSpec::new(Operation::Wait).timeout(policy.deadline);
-        match self.job_at(spec, url).await {
-            Ok((_, job)) if job.status.is_terminal() => Ok(job),
-            Ok(_) => self.wait(handle, &remaining(policy, started)).await,
-            Err(e) if matches!(e.kind(), ErrorKind::Transport | ErrorKind::Timeout) => {
-                tracing::debug!(provider = %self.info.name, job = %handle.id, error = %e,
-                    "the sync wait was cut: polling for the time left");
-                self.wait(handle, &remaining(policy, started)).await
-            }
-            Err(e) => Err(e),
-        }
     }
 
     /// The jobs tagged `tag` (`GET /jobs?filter[tag]=…`), newest first as the API lists them.
@@ -374,12 +350,6 @@ impl CloudConvert {
     }
 }
 
-/// `policy` with the time since `started` taken off its deadline.
-fn remaining(policy: &PollPolicy, started: tokio::time::Instant) -> PollPolicy {
-    let left = policy.deadline.saturating_sub(started.elapsed());
-    policy.with_deadline(left.max(Duration::from_millis(1)))
-}
-
 #[async_trait]
 impl ConversionProvider for CloudConvert {
     fn info(&self) -> &ProviderInfo {
@@ -394,6 +364,24 @@ impl ConversionProvider for CloudConvert {
         self.get(handle)
             .await
             .map_err(|e| e.with_job(handle.clone()))
+    }
+
+    /// `GET {sync}/jobs/{id}` on the sync host: it answers once the job finished or failed, so
+    /// [`wait`](multiconvert_core::ProviderExt::wait) needs no poll. `None` where no sync host
+    /// is configured (a custom API base without `CLOUDCONVERT_SYNC_BASE_URL`): waiting polls.
+    /// Never resent: a request cut short (proxies end long requests) falls back to polling.
+    async fn wait_blocking(&self, handle: &JobHandle, within: Duration) -> Option<Result<Job>> {
+        let sync = self.config.sync_base_url.as_ref()?;
+        let url = endpoint(sync, &["jobs", &handle.id], &[]);
+        let spec = RequestSpec::new(Operation::Wait)
+            .replay(Replay::OneShot)
+            .timeout(within);
+        Some(
+            self.job_at(spec, url)
+                .await
+                .map(|(_, job)| job)
+                .map_err(|e| e.with_job(handle.clone())),
+        )
     }
 
     fn webhook(&self, request: &WebhookRequest) -> Result<WebhookEvent> {

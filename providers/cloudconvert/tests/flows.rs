@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use multiconvert_cloudconvert::{CloudConvert, Config};
 use multiconvert_core::http::{HttpConfig, RetryPolicy};
-use multiconvert_core::{Conversion, ConversionProvider, Input, JobRequest, JobStatus, PollPolicy};
+use multiconvert_core::{
+    Conversion, ConversionProvider, Input, JobRequest, JobStatus, PollPolicy, ProviderExt,
+};
 use serde_json::{json, Value};
 use wiremock::matchers::{header_exists, method, path, query_param};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
@@ -203,13 +205,13 @@ async fn the_sync_wait_is_one_request_and_without_a_sync_host_it_polls() {
     let handle = multiconvert_core::JobHandle::new("cloudconvert", JOB);
     let synced = provider(&server, true);
     let job = synced
-        .wait_sync(&handle, &synced.info().poll_policy)
+        .wait(&handle, &synced.info().poll_policy)
         .await
         .unwrap();
     assert_eq!(job.status, JobStatus::Completed);
     let polled = provider(&server, false);
     let job = polled
-        .wait_sync(&handle, &polled.info().poll_policy)
+        .wait(&handle, &polled.info().poll_policy)
         .await
         .unwrap();
     assert_eq!(job.status, JobStatus::Completed);
