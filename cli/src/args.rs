@@ -41,8 +41,9 @@ pub enum Command {
 /// Which provider to use.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum ProviderChoice {
-    /// The configured vendors with failover (online-convert, then ConvertAPI), then the local
-    /// providers: raster images in-process, office documents on LibreOffice when it is installed.
+    /// The configured vendors with failover (online-convert, then ConvertAPI, then
+    /// CloudConvert), then the local providers: raster images in-process, office documents on
+    /// LibreOffice when it is installed.
     Auto,
     /// In-process raster image conversion.
     Local,
@@ -52,6 +53,8 @@ pub enum ProviderChoice {
     OnlineConvert,
     /// ConvertAPI.
     Convertapi,
+    /// CloudConvert.
+    Cloudconvert,
 }
 
 /// A provider a job belongs to.
@@ -65,6 +68,8 @@ pub enum JobProvider {
     OnlineConvert,
     /// ConvertAPI.
     Convertapi,
+    /// CloudConvert.
+    Cloudconvert,
 }
 
 impl From<JobProvider> for ProviderChoice {
@@ -74,6 +79,7 @@ impl From<JobProvider> for ProviderChoice {
             JobProvider::Office => ProviderChoice::Office,
             JobProvider::OnlineConvert => ProviderChoice::OnlineConvert,
             JobProvider::Convertapi => ProviderChoice::Convertapi,
+            JobProvider::Cloudconvert => ProviderChoice::Cloudconvert,
         }
     }
 }

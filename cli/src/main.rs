@@ -395,6 +395,11 @@ async fn list_providers(args: ProvidersArgs) -> u8 {
             providers::convertapi_configured(),
             "set CONVERTAPI_SECRET".to_owned(),
         ),
+        (
+            "cloudconvert",
+            providers::cloudconvert_configured(),
+            "set CLOUDCONVERT_API_KEY".to_owned(),
+        ),
     ];
     let described: Vec<Value> = entries
         .iter()

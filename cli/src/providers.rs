@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use multiconvert_cloudconvert::CloudConvert;
 use multiconvert_convertapi::ConvertApi;
 use multiconvert_core::failover::Failover;
 use multiconvert_core::{ConversionProvider, Result};
@@ -23,6 +24,16 @@ pub fn online_convert_configured() -> bool {
 /// Whether ConvertAPI has a secret in the environment.
 pub fn convertapi_configured() -> bool {
     set("CONVERTAPI_SECRET")
+}
+
+/// Whether CloudConvert has a key in the environment.
+pub fn cloudconvert_configured() -> bool {
+    set("CLOUDCONVERT_API_KEY")
+}
+
+/// Whether any vendor is configured.
+pub fn any_vendor_configured() -> bool {
+    online_convert_configured() || convertapi_configured() || cloudconvert_configured()
 }
 
 /// The office provider, when LibreOffice is found.
@@ -49,7 +60,7 @@ impl Built {
 }
 
 /// The provider `choice` names. `Auto` is a failover over the configured vendors
-/// (online-convert, then ConvertAPI) and then the local providers (images in-process, documents
+/// (online-convert, then ConvertAPI, then CloudConvert) and then the local providers (images in-process, documents
 /// on LibreOffice when it is found), which the router skips when they cannot serve the
 /// conversion; with no vendor and no LibreOffice it is the image provider alone.
 pub fn build(choice: ProviderChoice) -> Result<Built> {
@@ -66,7 +77,7 @@ pub fn build_for(
     if members.len() == 1 {
         return Ok(Built::Single(members.remove(0)));
     }
-    if !online_convert_configured() && !convertapi_configured() {
+    if !any_vendor_configured() {
         // Only the local providers: the one that serves the request, so its errors name it.
         let serves = |p: &Arc<dyn ConversionProvider>| {
             request.is_some_and(|r| p.info().capabilities.refusal(r).is_none())
@@ -85,13 +96,14 @@ pub fn build_for(
 }
 
 /// The providers `choice` names, in failover order: one, or for `Auto` the configured vendors
-/// (online-convert, then ConvertAPI), then the image provider, then LibreOffice when found.
+/// (online-convert, then ConvertAPI, then CloudConvert), then the image provider, then LibreOffice when found.
 pub fn members(choice: ProviderChoice) -> Result<Vec<Arc<dyn ConversionProvider>>> {
     Ok(match choice {
         ProviderChoice::Local => vec![Arc::new(Local::from_env()?)],
         ProviderChoice::Office => vec![Arc::new(Office::from_env()?)],
         ProviderChoice::OnlineConvert => vec![Arc::new(OnlineConvert::from_env()?)],
         ProviderChoice::Convertapi => vec![Arc::new(ConvertApi::from_env()?)],
+        ProviderChoice::Cloudconvert => vec![Arc::new(CloudConvert::from_env()?)],
         ProviderChoice::Auto => {
             let mut members: Vec<Arc<dyn ConversionProvider>> = Vec::new();
             if online_convert_configured() {
@@ -99,6 +111,9 @@ pub fn members(choice: ProviderChoice) -> Result<Vec<Arc<dyn ConversionProvider>
             }
             if convertapi_configured() {
                 members.push(Arc::new(ConvertApi::from_env()?));
+            }
+            if cloudconvert_configured() {
+                members.push(Arc::new(CloudConvert::from_env()?));
             }
             members.push(Arc::new(Local::from_env()?));
             if let Some(office) = office() {
@@ -133,6 +148,17 @@ pub fn capabilities(name: &str) -> Option<multiconvert_core::Capabilities> {
                     ConvertApi::new(
                         multiconvert_convertapi::Config::builder()
                             .secret(placeholder)
+                            .build()?,
+                    )
+                })
+                .ok()?,
+        ),
+        "cloudconvert" => Arc::new(
+            CloudConvert::from_env()
+                .or_else(|_| {
+                    CloudConvert::new(
+                        multiconvert_cloudconvert::Config::builder()
+                            .api_key(placeholder)
                             .build()?,
                     )
                 })

@@ -18,6 +18,11 @@ const VENDOR_VARS: &[&str] = &[
     "CONVERTAPI_SECRET",
     "CONVERTAPI_BASE_URL",
     "CONVERTAPI_ASYNC_ROUTE",
+    "CLOUDCONVERT_API_KEY",
+    "CLOUDCONVERT_BASE_URL",
+    "CLOUDCONVERT_SYNC_BASE_URL",
+    "CLOUDCONVERT_SANDBOX",
+    "CLOUDCONVERT_WEBHOOK_SECRET",
 ];
 
 fn root() -> PathBuf {
@@ -344,6 +349,71 @@ async fn auto_fails_over_from_a_dead_vendor_to_the_next() {
     assert_eq!(v["attempts"][1]["provider"], "convertapi");
 }
 
+/// CloudConvert against its cassette: a custom API base and no sync host, so the wait polls.
+fn cc_env(replay_base: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("CLOUDCONVERT_API_KEY", fake_secret("api_key")),
+        ("CLOUDCONVERT_BASE_URL", format!("{replay_base}/v2")),
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cloudconvert_end_to_end_with_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = replay("cloudconvert/remote_input_completes").await;
+    let run_ = convert_sample(Some("cloudconvert"), &cc_env(&r.base_url()), dir.path()).await;
+    assert_eq!(run_.code, 0, "{} {}", run_.stdout, run_.stderr);
+    let v = run_.json();
+    assert_eq!(v["provider"], "cloudconvert");
+    assert_eq!(v["job_id"], "cd82535b-0614-4b23-bbba-b24ab0e892f7");
+    assert!(dir.path().join("out/sample.jpg").is_file());
+    if let Err(report) = r.verify() {
+        panic!("{report}");
+    }
+}
+
+/// Three vendors in `auto`'s order: online-convert and ConvertAPI out of credits, CloudConvert
+/// converts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auto_fails_over_across_three_vendors_to_cloudconvert() {
+    let dir = tempfile::tempdir().unwrap();
+    let oc = replay("online-convert/quota_exhausted").await;
+    let ca = replay("convertapi/current/quota_exhausted").await;
+    let cc = replay("cloudconvert/remote_input_completes").await;
+    let mut env = oc_env(&oc.base_url());
+    env.extend(ca_env(&ca.base_url()));
+    env.extend(cc_env(&cc.base_url()));
+    let run_ = convert_sample(None, &env, dir.path()).await;
+    assert_eq!(run_.code, 0, "{} {}", run_.stdout, run_.stderr);
+    let v = run_.json();
+    assert_eq!(v["provider"], "cloudconvert", "{v}");
+    let attempts: Vec<(&str, &str)> = v["attempts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            (
+                a["provider"].as_str().unwrap(),
+                a["error"].as_str().unwrap_or("none"),
+            )
+        })
+        .collect();
+    assert_eq!(
+        attempts[..2],
+        [
+            ("online-convert", "quota_exhausted"),
+            ("convertapi", "quota_exhausted")
+        ],
+        "{v}"
+    );
+    assert_eq!(attempts[2].0, "cloudconvert", "{v}");
+    for r in [oc, ca, cc] {
+        if let Err(report) = r.verify() {
+            panic!("{report}");
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn vendor_errors_map_to_their_exit_codes() {
     let dir = tempfile::tempdir().unwrap();
@@ -534,7 +604,16 @@ async fn providers_lists_all_four_configured_or_not() {
     let v = r.json();
     let list = v["providers"].as_array().unwrap();
     let names: Vec<&str> = list.iter().map(|p| p["name"].as_str().unwrap()).collect();
-    assert_eq!(names, ["local", "office", "online-convert", "convertapi"]);
+    assert_eq!(
+        names,
+        [
+            "local",
+            "office",
+            "online-convert",
+            "convertapi",
+            "cloudconvert"
+        ]
+    );
     assert_eq!(list[2]["configured"], false);
     assert_eq!(list[3]["configured"], true);
     assert_eq!(list[0]["capabilities"]["upload"], true);

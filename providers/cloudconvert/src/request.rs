@@ -94,8 +94,8 @@ pub fn import_json(input: &Input) -> Result<Value> {
 }
 
 /// The body of `POST /jobs` for `request`, tagged `tag`: one import task per input, one
-/// `convert` task per input and conversion (options flattened into it, `input_format` when the
-/// request names a source format), a cloud export per output target, and one `export/url` task
+/// `convert` task per input and conversion (options flattened into it, `input_format` from the
+/// request's source format or else the input's extension), a cloud export per output target, and one `export/url` task
 /// over every conversion.
 pub fn job_body(request: &JobRequest, tag: &str) -> Result<Value> {
     if request.inputs.is_empty() || request.conversions.is_empty() {
@@ -109,7 +109,7 @@ pub fn job_body(request: &JobRequest, tag: &str) -> Result<Value> {
         tasks.insert(import_task(i), import_json(input)?);
     }
     let mut converted = Vec::new();
-    for (i, _) in request.inputs.iter().enumerate() {
+    for (i, input) in request.inputs.iter().enumerate() {
         for (j, conversion) in request.conversions.iter().enumerate() {
             let name = convert_task(i, j);
             let mut task = Map::new();
@@ -123,7 +123,13 @@ pub fn job_body(request: &JobRequest, tag: &str) -> Result<Value> {
                 "output_format".into(),
                 json!(conversion.target.to_ascii_lowercase()),
             );
-            if let Some(source) = &conversion.source_format {
+            // What CloudConvert would take from the file name anyway, said outright: the
+            // request names one job whatever the input's route.
+            if let Some(source) = conversion
+                .source_format
+                .clone()
+                .or_else(|| input.extension())
+            {
                 task.insert("input_format".into(), json!(source.to_ascii_lowercase()));
             }
             for (k, target) in conversion.output_targets.iter().enumerate() {
@@ -190,7 +196,7 @@ mod tests {
         assert_eq!(tasks["import-2"], json!({"operation": "import/upload"}));
         assert_eq!(
             tasks["convert-1-1"],
-            json!({"operation": "convert", "input": "import-1", "output_format": "pdf", "pages": "1-2"})
+            json!({"operation": "convert", "input": "import-1", "output_format": "pdf", "input_format": "docx", "pages": "1-2"})
         );
         assert_eq!(tasks["convert-2-2"]["input_format"], "docx");
         assert_eq!(
