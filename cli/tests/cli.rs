@@ -96,7 +96,7 @@ fn oc_env(replay_base: &str) -> Vec<(&'static str, String)> {
 }
 
 /// ConvertAPI against a cassette: the async flow the cassettes hold (the CLI's default holds a
-/// short job's request open instead; `converts_through_both_vendors_on_the_emulator` runs that).
+/// short job's request open instead; `converts_through_every_vendor_on_the_emulator` runs that).
 fn ca_env(replay_base: &str) -> Vec<(&'static str, String)> {
     vec![
         ("CONVERTAPI_SECRET", fake_secret("secret")),
@@ -688,7 +688,7 @@ async fn outputs_that_share_a_name_are_all_saved_and_reported() {
 
 /// The CLI against the emulator, for both vendors: real files, one job each, no violations.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn converts_through_both_vendors_on_the_emulator() {
+async fn converts_through_every_vendor_on_the_emulator() {
     let emulator = multiconvert_emulator::Emulator::start(
         multiconvert_emulator::EmulatorConfig::default().work(std::time::Duration::from_millis(20)),
     )
@@ -708,6 +708,25 @@ async fn converts_through_both_vendors_on_the_emulator() {
             vec![
                 ("CONVERTAPI_SECRET", "emulated-secret".to_owned()),
                 ("CONVERTAPI_BASE_URL", emulator.convertapi_url()),
+            ],
+        ),
+        // CloudConvert with its sync host (waiting is one request), then without (it polls).
+        (
+            "cloudconvert",
+            vec![
+                ("CLOUDCONVERT_API_KEY", "emulated-key".to_owned()),
+                ("CLOUDCONVERT_BASE_URL", emulator.cloudconvert_url()),
+                (
+                    "CLOUDCONVERT_SYNC_BASE_URL",
+                    emulator.cloudconvert_sync_url(),
+                ),
+            ],
+        ),
+        (
+            "cloudconvert",
+            vec![
+                ("CLOUDCONVERT_API_KEY", "emulated-key".to_owned()),
+                ("CLOUDCONVERT_BASE_URL", emulator.cloudconvert_url()),
             ],
         ),
     ];
@@ -745,6 +764,13 @@ async fn converts_through_both_vendors_on_the_emulator() {
     assert_eq!(emulator.count("ca.convert"), 1);
     assert_eq!(emulator.count("ca.submit"), 0);
     assert_eq!(emulator.count("ca.poll"), 0);
+    assert_eq!(emulator.count("cc.conversions"), 2);
+    assert_eq!(
+        emulator.count("cc.wait"),
+        1,
+        "the sync host served the first wait"
+    );
+    assert!(emulator.count("cc.poll") >= 1, "the second polled");
     assert_eq!(emulator.violations(), []);
 }
 

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use crate::{Emulator, EmulatorConfig, FaultSpec};
 
-/// Serves online-convert's and ConvertAPI's APIs on localhost until interrupted. Prints the bound
+/// Serves online-convert's, ConvertAPI's and CloudConvert's APIs on localhost until interrupted. Prints the bound
 /// base URLs as one JSON line on stdout.
 #[derive(Clone, Debug, clap::Args)]
 #[non_exhaustive]
@@ -20,13 +20,20 @@ pub struct EmulateArgs {
     /// ConvertAPI's port (0: a free one; the same port as online-convert's serves both).
     #[arg(long, default_value_t = 0)]
     pub convertapi_port: u16,
+    /// CloudConvert's port (0: a free one; its API under /v2, its sync host under /sync/v2).
+    #[arg(long, default_value_t = 0)]
+    pub cloudconvert_port: u16,
     /// Accept only this online-convert API key (default: any non-empty key).
     #[arg(long)]
     pub online_convert_key: Option<String>,
     /// Accept only this ConvertAPI secret (default: any non-empty secret).
     #[arg(long)]
     pub convertapi_secret: Option<String>,
-    /// Sign online-convert callbacks with this secret (X-Oc-Signature).
+    /// Accept only this CloudConvert API key (default: any non-empty key).
+    #[arg(long)]
+    pub cloudconvert_key: Option<String>,
+    /// Sign online-convert callbacks (X-Oc-Signature) and CloudConvert webhooks
+    /// (CloudConvert-Signature) with this secret.
     #[arg(long)]
     pub webhook_secret: Option<String>,
     /// How long each conversion takes, in milliseconds.
@@ -47,8 +54,10 @@ impl EmulateArgs {
             bind: self.bind,
             online_convert_port: self.online_convert_port,
             convertapi_port: self.convertapi_port,
+            cloudconvert_port: self.cloudconvert_port,
             online_convert_key: self.online_convert_key.clone().filter(|k| !k.is_empty()),
             convertapi_secret: self.convertapi_secret.clone().filter(|s| !s.is_empty()),
+            cloudconvert_key: self.cloudconvert_key.clone().filter(|k| !k.is_empty()),
             webhook_secret: self.webhook_secret.clone().filter(|s| !s.is_empty()),
             work: Duration::from_millis(self.work_ms),
             seed: self.seed,

@@ -27,6 +27,14 @@ pub const OPERATIONS: &[&str] = &[
     "ca.download",
     "ca.delete",
     "ca.webhook",
+    "cc.create",
+    "cc.list",
+    "cc.poll",
+    "cc.wait",
+    "cc.upload",
+    "cc.download",
+    "cc.delete",
+    "cc.callback",
 ];
 
 /// What goes wrong.
@@ -65,7 +73,7 @@ pub enum Fault {
     /// Deliver, besides the genuine callback, a forged one (bad signature, unknown job).
     Forged,
     /// Refuse as the vendor does once the account's credits are used up (online-convert: 402;
-    /// ConvertAPI: 401 with `Code` 4014).
+    /// ConvertAPI: 401 with `Code` 4014; CloudConvert: 402 `CREDITS_EXCEEDED`).
     Quota,
     /// Contract drift: do the operation, then rename the JSON key `from` to `to` wherever it
     /// occurs in the answer.
@@ -173,6 +181,14 @@ pub(crate) async fn before(fault: Option<&Fault>, vendor: &str) -> Option<Respon
                 StatusCode::PAYMENT_REQUIRED,
                 [(header::CONTENT_TYPE, "application/json")],
                 r#"{"code":402,"message":"You have no credits left."}"#,
+            )
+                .into_response(),
+        ),
+        Fault::Quota if vendor == "cc" => Some(
+            (
+                StatusCode::PAYMENT_REQUIRED,
+                [(header::CONTENT_TYPE, "application/json")],
+                r#"{"message":"Your account has run out of conversion minutes","code":"CREDITS_EXCEEDED"}"#,
             )
                 .into_response(),
         ),

@@ -1,7 +1,7 @@
 //! # multiconvert-emulator
 //!
-//! online-convert's v2 job API and ConvertAPI's API on localhost — LocalStack for conversion
-//! APIs. Both follow the vendors' documented wire (`../shared/reference/`), strictly: wrong or
+//! online-convert's v2 job API, ConvertAPI's API and CloudConvert's v2 task-graph API on
+//! localhost — LocalStack for conversion APIs. All follow the vendors' documented wire (`../shared/reference/`), strictly: wrong or
 //! missing credentials, the account key sent to the upload host, a JobId in the wrong format or
 //! polled on the wrong route get the vendor's error and are counted as violations. Jobs are
 //! converted for real by the in-process providers (raster images, and office documents where
@@ -29,6 +29,7 @@
 // never on a hot path, so boxing it would only add noise.
 #![allow(clippy::result_large_err)]
 
+mod cloudconvert;
 pub mod command;
 mod convertapi;
 pub mod engine;
@@ -67,11 +68,17 @@ pub struct EmulatorConfig {
     pub online_convert_port: u16,
     /// ConvertAPI's port (0: a free one; the same non-zero port as online-convert's serves both).
     pub convertapi_port: u16,
+    /// CloudConvert's port (0: a free one; always its own: its API, sync host and storage live
+    /// under `/v2`, `/sync/v2` and `/storage` there).
+    pub cloudconvert_port: u16,
     /// The only online-convert API key accepted (`None`: any non-empty key).
     pub online_convert_key: Option<String>,
     /// The only ConvertAPI secret accepted (`None`: any non-empty secret).
     pub convertapi_secret: Option<String>,
-    /// Signs online-convert callbacks with `X-Oc-Signature` (hex HMAC-SHA256 of the body).
+    /// The only CloudConvert API key accepted (`None`: any non-empty key).
+    pub cloudconvert_key: Option<String>,
+    /// Signs online-convert callbacks with `X-Oc-Signature` and CloudConvert webhooks with
+    /// `CloudConvert-Signature` (hex HMAC-SHA256 of the body).
     pub webhook_secret: Option<String>,
     /// How long a conversion takes at the emulated vendor, before the real work.
     pub work: Duration,
@@ -87,8 +94,10 @@ impl Default for EmulatorConfig {
             bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
             online_convert_port: 0,
             convertapi_port: 0,
+            cloudconvert_port: 0,
             online_convert_key: None,
             convertapi_secret: None,
+            cloudconvert_key: None,
             webhook_secret: None,
             work: Duration::from_millis(100),
             faults: Vec::new(),
@@ -113,7 +122,12 @@ impl EmulatorConfig {
         self.convertapi_secret = Some(secret.into());
         self
     }
-    /// Signs online-convert callbacks with this secret.
+    /// Accepts only this CloudConvert API key.
+    pub fn cloudconvert_key(mut self, key: impl Into<String>) -> Self {
+        self.cloudconvert_key = Some(key.into());
+        self
+    }
+    /// Signs online-convert callbacks and CloudConvert webhooks with this secret.
     pub fn webhook_secret(mut self, secret: impl Into<String>) -> Self {
         self.webhook_secret = Some(secret.into());
         self
@@ -204,8 +218,11 @@ impl Emulator {
             Some(l) => l.local_addr().map_err(EmulatorError::Bind)?,
             None => oc_addr,
         };
+        let cc_listener = bind(config.cloudconvert_port).await?;
+        let cc_addr = cc_listener.local_addr().map_err(EmulatorError::Bind)?;
         let _ = shared.oc_base.set(format!("http://{oc_addr}/v2"));
         let _ = shared.ca_base.set(format!("http://{ca_addr}"));
+        let _ = shared.cc_base.set(format!("http://{cc_addr}/v2"));
 
         let admin = Router::new()
             .route("/__emulator/state", get(state_view))
@@ -213,6 +230,11 @@ impl Emulator {
             .with_state(shared.clone());
         let oc = Router::new()
             .nest("/v2", online_convert::router(shared.clone()))
+            .merge(admin.clone());
+        let cc = Router::new()
+            .nest("/v2", cloudconvert::api(shared.clone()))
+            .nest("/sync/v2", cloudconvert::sync(shared.clone()))
+            .nest("/storage", cloudconvert::storage(shared.clone()))
             .merge(admin.clone());
         let ca = convertapi::router(shared.clone()).merge(admin);
         let (stop, stopped) = tokio::sync::watch::channel(false);
@@ -226,7 +248,7 @@ impl Emulator {
                     .await;
             })
         };
-        let mut tasks = Vec::new();
+        let mut tasks = vec![serve(cc_listener, cc)];
         match ca_listener {
             Some(listener) => {
                 tasks.push(serve(oc_listener, oc));
@@ -238,6 +260,7 @@ impl Emulator {
             shared,
             oc_addr,
             ca_addr,
+            cc_addr,
             stop,
             tasks,
             _workdir: workdir,
@@ -250,6 +273,7 @@ pub struct Running {
     shared: Arc<Shared>,
     oc_addr: SocketAddr,
     ca_addr: SocketAddr,
+    cc_addr: SocketAddr,
     stop: tokio::sync::watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
     _workdir: tempfile::TempDir,
@@ -260,6 +284,7 @@ impl std::fmt::Debug for Running {
         f.debug_struct("Running")
             .field("online_convert", &self.online_convert_url())
             .field("convertapi", &self.convertapi_url())
+            .field("cloudconvert", &self.cloudconvert_url())
             .finish_non_exhaustive()
     }
 }
@@ -273,16 +298,27 @@ impl Running {
     pub fn convertapi_url(&self) -> String {
         format!("http://{}", self.ca_addr)
     }
-    /// The line the binary prints: `{"online_convert": URL, "convertapi": URL}`.
+    /// CloudConvert's API base (`http://127.0.0.1:PORT/v2`): `CLOUDCONVERT_BASE_URL`.
+    pub fn cloudconvert_url(&self) -> String {
+        format!("http://{}/v2", self.cc_addr)
+    }
+    /// CloudConvert's sync base (`http://127.0.0.1:PORT/sync/v2`): `CLOUDCONVERT_SYNC_BASE_URL`.
+    pub fn cloudconvert_sync_url(&self) -> String {
+        format!("http://{}/sync/v2", self.cc_addr)
+    }
+    /// The line the binary prints: `{"online_convert": URL, "convertapi": URL, "cloudconvert":
+    /// URL, "cloudconvert_sync": URL}`.
     pub fn addresses_json(&self) -> serde_json::Value {
-        serde_json::json!({"online_convert": self.online_convert_url(), "convertapi": self.convertapi_url()})
+        serde_json::json!({"online_convert": self.online_convert_url(), "convertapi": self.convertapi_url(),
+            "cloudconvert": self.cloudconvert_url(), "cloudconvert_sync": self.cloudconvert_sync_url()})
     }
     /// What `GET /__emulator/state` shows: jobs, counters per operation, violations, faults.
     pub fn state(&self) -> serde_json::Value {
         self.shared.snapshot()
     }
-    /// How many requests of `operation` (`oc.create`, `ca.submit`, …) arrived; `oc.conversions`
-    /// and `ca.conversions` count the jobs each vendor actually ran.
+    /// How many requests of `operation` (`oc.create`, `ca.submit`, `cc.create`, …) arrived;
+    /// `oc.conversions`, `ca.conversions` and `cc.conversions` count the jobs each vendor
+    /// actually ran.
     pub fn count(&self, operation: &str) -> u64 {
         self.shared
             .lock()

@@ -118,6 +118,49 @@ pub(crate) struct CaJob {
     pub polling: bool,
 }
 
+/// A file a CloudConvert task holds: an import's input or a conversion's result.
+#[derive(Clone, Debug)]
+pub(crate) struct CcFile {
+    pub filename: String,
+    pub bytes: Bytes,
+    pub content_type: String,
+}
+
+/// A task of a CloudConvert job.
+#[derive(Clone, Debug)]
+pub(crate) struct CcTask {
+    pub id: String,
+    pub name: String,
+    pub operation: String,
+    pub status: String,
+    pub message: Option<String>,
+    pub code: Option<String>,
+    pub credits: Option<u64>,
+    /// The task as the create body gave it.
+    pub payload: Value,
+    /// The names of the tasks it takes its files from.
+    pub inputs: Vec<String>,
+    pub files: Vec<CcFile>,
+    /// An `import/upload` task's form, until its file arrives.
+    pub form: Option<Value>,
+    pub started_at: Option<String>,
+    pub ended_at: Option<String>,
+}
+
+/// A CloudConvert job: its tasks in the create body's order.
+#[derive(Clone, Debug)]
+pub(crate) struct CcJob {
+    pub id: String,
+    pub tag: Option<String>,
+    pub status: String,
+    pub webhook_url: Option<String>,
+    pub seq: u64,
+    pub created_at: String,
+    pub started_at: Option<String>,
+    pub ended_at: Option<String>,
+    pub tasks: Vec<CcTask>,
+}
+
 /// When a job ended at the emulated vendor and how often its status was asked for: what a
 /// client's polling costs, and how late it noticed (benchmarks, tests of wait strategies).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -143,6 +186,7 @@ pub(crate) struct Inner {
     pub oc_jobs: HashMap<String, OcJob>,
     pub ca_files: HashMap<String, CaFile>,
     pub ca_jobs: HashMap<String, CaJob>,
+    pub cc_jobs: HashMap<String, CcJob>,
     pub counters: BTreeMap<String, u64>,
     pub violations: Vec<Violation>,
     pub faults: Vec<Armed>,
@@ -168,6 +212,14 @@ pub(crate) struct Shared {
     pub http: reqwest::Client,
     pub oc_base: OnceLock<String>,
     pub ca_base: OnceLock<String>,
+    /// CloudConvert's API base (`http://…/v2`).
+    pub cc_base: OnceLock<String>,
+    /// Wakes CloudConvert jobs waiting for an upload.
+    pub cc_changed: tokio::sync::Notify,
+    /// Wakes sync-host waits when a CloudConvert job ends or goes.
+    pub cc_ended: tokio::sync::Notify,
+    /// Signs CloudConvert upload forms (random per process).
+    pub cc_form_key: String,
     inner: Mutex<Inner>,
     rng: Mutex<fastrand::Rng>,
 }
@@ -188,6 +240,10 @@ impl Shared {
             http,
             oc_base: OnceLock::new(),
             ca_base: OnceLock::new(),
+            cc_base: OnceLock::new(),
+            cc_changed: tokio::sync::Notify::new(),
+            cc_ended: tokio::sync::Notify::new(),
+            cc_form_key: uuid::Uuid::new_v4().simple().to_string(),
             inner: Mutex::new(Inner {
                 faults,
                 ..Inner::default()
@@ -302,8 +358,15 @@ impl Shared {
                 json!({"id": id, "route": match j.route { CaRoute::Current => "current", CaRoute::Legacy => "legacy" }, "status": status})
             })
             .collect();
+        let mut cc: Vec<&CcJob> = inner.cc_jobs.values().collect();
+        cc.sort_by_key(|j| j.seq);
+        let cc_jobs: Vec<Value> = cc
+            .iter()
+            .map(|j| json!({"id": j.id, "tag": j.tag, "status": j.status, "tasks": j.tasks.len()}))
+            .collect();
         json!({
             "online_convert": {"jobs": oc_jobs},
+            "cloudconvert": {"jobs": cc_jobs},
             "convertapi": {"jobs": ca_jobs, "files": inner.ca_files.len()},
             "counters": inner.counters,
             "violations": inner.violations,
