@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
 # Holds the emulator to code nobody here wrote: the vendors' official Python SDKs (pinned, from
-# PyPI, in a private virtualenv, unchanged but for their base URL) and curl for the async routes
-# no SDK speaks. Skips, saying so, only when the package registry cannot be reached.
+# PyPI, in a private virtualenv, unchanged but for their base URL), CloudConvert's Node SDK (from
+# npm, when node is installed) and curl for the async routes no SDK speaks. Skips, saying so,
+# only when the package registry cannot be reached.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 A2C_SDK="api2convert==10.3.1"
 CA_SDK="convertapi==2.0.1"
+CC_SDK="cloudconvert==2.1.0"
+CC_NODE_SDK="cloudconvert@3.0.0"
+CC_KEY=sdk-check-cloudconvert-key
 KEY=sdk-check-key
 SECRET=sdk-check-secret
 WEBHOOK_SECRET=sdk-check-webhook-secret
@@ -30,7 +34,7 @@ fi
 
 python3 -m venv "$work/venv"
 py="$work/venv/bin/python"
-if ! "$py" -m pip install -q --disable-pip-version-check "$A2C_SDK" "$CA_SDK" 2>"$work/pip.log"; then
+if ! "$py" -m pip install -q --disable-pip-version-check "$A2C_SDK" "$CA_SDK" "$CC_SDK" 2>"$work/pip.log"; then
   if ! "$py" -m pip download -q --disable-pip-version-check --no-deps -d "$work/probe" "$CA_SDK" 2>/dev/null; then
     echo "sdk check SKIPPED: the package registry cannot be reached, so the vendors' SDKs cannot be installed"
     exit 0
@@ -40,14 +44,16 @@ if ! "$py" -m pip install -q --disable-pip-version-check "$A2C_SDK" "$CA_SDK" 2>
   exit 1
 fi
 
-"$bin" --online-convert-key "$KEY" --convertapi-secret "$SECRET" --webhook-secret "$WEBHOOK_SECRET" \
-  --work-ms 50 >"$work/addresses" 2>"$work/emulator.log" &
+"$bin" --online-convert-key "$KEY" --convertapi-secret "$SECRET" --cloudconvert-key "$CC_KEY" \
+  --webhook-secret "$WEBHOOK_SECRET" --work-ms 50 >"$work/addresses" 2>"$work/emulator.log" &
 emu_pid=$!
 for _ in $(seq 100); do [ -s "$work/addresses" ] && break; sleep 0.1; done
 if [ ! -s "$work/addresses" ]; then cat "$work/emulator.log" >&2; echo "the emulator did not start" >&2; exit 1; fi
 field() { "$py" -c 'import json,sys; print(json.load(sys.stdin)[sys.argv[1]])' "$1"; }
 OC_URL=$(field online_convert <"$work/addresses")
 CA_URL=$(field convertapi <"$work/addresses")
+CC_URL=$(field cloudconvert <"$work/addresses")
+CC_ROOT=${CC_URL%/v2}
 
 passed=0
 failed=0
@@ -62,6 +68,34 @@ cat "$work/sdk.out"
 passed=$((passed + $(grep -c '^ok ' "$work/sdk.out")))
 failed=$((failed + $(grep -c '^FAILED ' "$work/sdk.out")))
 if ! grep -qE '^(ok|FAILED) ' "$work/sdk.out"; then failed=$((failed + 1)); fi
+
+# CloudConvert: its Python SDK (endpoint and sync_endpoint set to the emulator's root), then its
+# Node SDK when node is installed (its callWithBase wrapped, as it takes no endpoint).
+sdk_run() { # OUTPUT COMMAND...
+  local out=$1
+  shift
+  "$@" >"$out" 2>&1
+  cat "$out"
+  passed=$((passed + $(grep -c '^ok ' "$out")))
+  failed=$((failed + $(grep -c '^FAILED ' "$out")))
+  if ! grep -qE '^(ok|FAILED) ' "$out"; then failed=$((failed + 1)); fi
+}
+sdk_run "$work/cc-py.out" env CC_ROOT="$CC_ROOT" CC_KEY="$CC_KEY" WEBHOOK_SECRET="$WEBHOOK_SECRET" \
+  SAMPLES="$PWD/fixtures/samples" "$py" emulator/sdk/cloudconvert_check.py
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  echo "cloudconvert Node SDK SKIPPED: node and npm are not installed"
+elif ! npm install --prefix "$work/node" --silent --no-audit --no-fund "$CC_NODE_SDK" >"$work/npm.log" 2>&1; then
+  if npm view "$CC_NODE_SDK" version >/dev/null 2>&1; then
+    cat "$work/npm.log" >&2
+    echo "FAILED cloudconvert Node SDK: installing $CC_NODE_SDK failed"
+    failed=$((failed + 1))
+  else
+    echo "cloudconvert Node SDK SKIPPED: the npm registry cannot be reached"
+  fi
+else
+  sdk_run "$work/cc-node.out" env CC_ROOT="$CC_ROOT" CC_KEY="$CC_KEY" WEBHOOK_SECRET="$WEBHOOK_SECRET" \
+    SAMPLES="$PWD/fixtures/samples" NODE_SDK_DIR="$work/node" node emulator/sdk/cloudconvert_check.mjs
+fi
 
 auth=(-H "Authorization: Bearer $SECRET")
 json() { "$py" -c 'import json,sys; print(json.load(sys.stdin)'"$1"')'; }
