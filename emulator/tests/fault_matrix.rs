@@ -1,5 +1,5 @@
-//! The fault matrix: every fault the emulator injects × every operation of a job × both vendors
-//! (ConvertAPI on both async routes and held), through `Failover`, at webhooks, and under a vendor
+//! The fault matrix: every fault the emulator injects × every operation of a job × every vendor
+//! (ConvertAPI on both async routes and held, CloudConvert waiting on its sync host and polling), through `Failover`, at webhooks, and under a vendor
 //! that never answers well. Each cell runs a whole job (submit, wait, save, delete) against a
 //! fresh emulator and must hold, whatever its outcome:
 //!
@@ -19,6 +19,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
+use multiconvert_cloudconvert::CloudConvert;
 use multiconvert_convertapi::{AsyncRoute, ConvertApi, SubmitStyle};
 use multiconvert_core::failover::Failover;
 use multiconvert_core::http::{HttpConfig, RetryPolicy, Timeouts};
@@ -32,6 +33,7 @@ use multiconvert_online_convert::OnlineConvert;
 
 const OC_KEY: &str = "matrix-oc-key-5e1f0c7a9b";
 const CA_SECRET: &str = "matrix-ca-secret-8d2b4f6a1c";
+const CC_KEY: &str = "matrix-cc-key-4b8e2d6f0a";
 const WEBHOOK_SECRET: &str = "matrix-webhook-secret-3a7c9e";
 
 // --- logs: every tracing event of the clients, at TRACE ---------------------------------------
@@ -102,6 +104,7 @@ fn assert_no_secret(what: &str, text: &str) {
     let mut secrets = vec![
         OC_KEY.to_owned(),
         CA_SECRET.to_owned(),
+        CC_KEY.to_owned(),
         WEBHOOK_SECRET.to_owned(),
     ];
     secrets.extend(tokens().lock().unwrap().iter().cloned());
@@ -118,14 +121,18 @@ enum Lane {
     ConvertApiLegacy,
     ConvertApiCurrent,
     ConvertApiHeld,
+    CloudConvertSync,
+    CloudConvertPoll,
 }
 
 impl Lane {
-    const ALL: [Lane; 4] = [
+    const ALL: [Lane; 6] = [
         Lane::OnlineConvert,
         Lane::ConvertApiLegacy,
         Lane::ConvertApiCurrent,
         Lane::ConvertApiHeld,
+        Lane::CloudConvertSync,
+        Lane::CloudConvertPoll,
     ];
 
     fn title(self) -> &'static str {
@@ -134,6 +141,8 @@ impl Lane {
             Lane::ConvertApiLegacy => "ConvertAPI, async on the legacy route (`?Async=true`, `/job/{id}`)",
             Lane::ConvertApiCurrent => "ConvertAPI, async on the current route (`/async/…`)",
             Lane::ConvertApiHeld => "ConvertAPI, held (semi-async convert with a client JobId, the default for short jobs)",
+            Lane::CloudConvertSync => "CloudConvert, waiting on the sync host (task graph: create, upload through the task form, one blocking wait)",
+            Lane::CloudConvertPoll => "CloudConvert, polling (no sync host configured)",
         }
     }
 
@@ -162,12 +171,27 @@ impl Lane {
                 ("ca.download", "download"),
                 ("ca.delete", "delete"),
             ],
+            Lane::CloudConvertSync => &[
+                ("cc.create", "submit"),
+                ("cc.upload", "upload"),
+                ("cc.wait", "wait"),
+                ("cc.download", "download"),
+                ("cc.delete", "delete"),
+            ],
+            Lane::CloudConvertPoll => &[
+                ("cc.create", "submit"),
+                ("cc.upload", "upload"),
+                ("cc.poll", "poll"),
+                ("cc.download", "download"),
+                ("cc.delete", "delete"),
+            ],
         }
     }
 
     fn conversions(self, emulator: &Running) -> u64 {
         match self {
             Lane::OnlineConvert => emulator.count("oc.conversions"),
+            Lane::CloudConvertSync | Lane::CloudConvertPoll => emulator.count("cc.conversions"),
             _ => emulator.count("ca.conversions"),
         }
     }
@@ -205,6 +229,18 @@ fn provider(lane: Lane, emulator: &Running) -> Arc<dyn ConversionProvider> {
             )
             .unwrap(),
         ),
+        Lane::CloudConvertSync | Lane::CloudConvertPoll => {
+            let mut config = multiconvert_cloudconvert::Config::builder()
+                .api_key(CC_KEY)
+                .base_url(emulator.cloudconvert_url())
+                .webhook_secret(WEBHOOK_SECRET)
+                .poll_policy(policy())
+                .http(http());
+            if lane == Lane::CloudConvertSync {
+                config = config.sync_base_url(emulator.cloudconvert_sync_url());
+            }
+            Arc::new(CloudConvert::new(config.build().unwrap()).unwrap())
+        }
         _ => {
             let (route, style) = match lane {
                 Lane::ConvertApiLegacy => (AsyncRoute::Legacy, SubmitStyle::Async),
@@ -234,6 +270,7 @@ async fn emulator(faults: &[FaultSpec]) -> Running {
         .work(Duration::from_millis(50))
         .online_convert_key(OC_KEY)
         .convertapi_secret(CA_SECRET)
+        .cloudconvert_key(CC_KEY)
         .webhook_secret(WEBHOOK_SECRET);
     for fault in faults {
         config = config.fault(fault.clone());
@@ -552,17 +589,22 @@ async fn deadline_section() -> String {
         Lane::OnlineConvert,
         Lane::ConvertApiLegacy,
         Lane::ConvertApiCurrent,
+        Lane::CloudConvertPoll,
+        Lane::CloudConvertSync,
     ];
     let mut cells = Vec::new();
     for (_, fault) in &bad {
         for lane in lanes {
-            let op = if lane == Lane::OnlineConvert {
-                "oc.poll"
-            } else {
-                "ca.poll"
+            let op = match lane {
+                Lane::OnlineConvert => "oc.poll",
+                Lane::CloudConvertPoll => "cc.poll",
+                // Every blocking wait answered badly: polling must take over.
+                Lane::CloudConvertSync => "cc.wait",
+                _ => "ca.poll",
             };
             let spec = always(op, fault.clone());
-            let vendor_only = *fault == Fault::Busy && lane == Lane::OnlineConvert;
+            let vendor_only = *fault == Fault::Busy
+                && !matches!(lane, Lane::ConvertApiLegacy | Lane::ConvertApiCurrent);
             cells.push(async move {
                 if vendor_only {
                     return "— (ConvertAPI's answer)".to_owned();
@@ -600,6 +642,8 @@ async fn deadline_section() -> String {
     header.extend(lanes.iter().map(|l| match l {
         Lane::OnlineConvert => "online-convert".to_owned(),
         Lane::ConvertApiLegacy => "ConvertAPI legacy".to_owned(),
+        Lane::CloudConvertPoll => "CloudConvert polling".to_owned(),
+        Lane::CloudConvertSync => "CloudConvert sync (the wait answered so)".to_owned(),
         _ => "ConvertAPI current".to_owned(),
     }));
     let rows = rows(bad.iter().map(|(name, _)| *name), &results, lanes.len());
@@ -713,6 +757,8 @@ async fn drift_section() -> String {
                 Lane::ConvertApiLegacy => "ConvertAPI legacy",
                 Lane::ConvertApiCurrent => "ConvertAPI current",
                 Lane::ConvertApiHeld => "ConvertAPI held",
+                Lane::CloudConvertSync => "CloudConvert sync",
+                Lane::CloudConvertPoll => "CloudConvert polling",
             };
             (
                 name.to_string(),

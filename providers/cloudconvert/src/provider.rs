@@ -278,8 +278,25 @@ impl CloudConvert {
                         format!("the upload task {name} carries no form"),
                     ))
                 })?;
-            self.upload(form, input, request.upload_progress.clone())
-                .await?;
+            if let Err(e) = self
+                .upload(form, input, request.upload_progress.clone())
+                .await
+            {
+                // The storage may have taken the file before its answer was lost, and a resend
+                // then finds the form used up: the task says whether the file arrived.
+                let arrived = match self.get_wire(&wire.id, Operation::Upload).await {
+                    Ok((now, _)) => now.tasks.iter().any(|t| {
+                        t.name.as_deref() == Some(name.as_str())
+                            && t.status.as_deref() != Some("waiting")
+                    }),
+                    Err(_) => false,
+                };
+                if !arrived {
+                    return Err(e);
+                }
+                tracing::debug!(provider = %self.info.name, job = %wire.id, task = %name, error = %e,
+                    "the upload's answer was lost but its file arrived");
+            }
         }
         Ok(())
     }
@@ -369,19 +386,24 @@ impl ConversionProvider for CloudConvert {
     /// `GET {sync}/jobs/{id}` on the sync host: it answers once the job finished or failed, so
     /// [`wait`](multiconvert_core::ProviderExt::wait) needs no poll. `None` where no sync host
     /// is configured (a custom API base without `CLOUDCONVERT_SYNC_BASE_URL`): waiting polls.
-    /// Never resent: a request cut short (proxies end long requests) falls back to polling.
+    /// Never resent: a request cut short (proxies end long requests) or an answer that cannot be
+    /// read falls back to polling.
     async fn wait_blocking(&self, handle: &JobHandle, within: Duration) -> Option<Result<Job>> {
         let sync = self.config.sync_base_url.as_ref()?;
         let url = endpoint(sync, &["jobs", &handle.id], &[]);
         let spec = RequestSpec::new(Operation::Wait)
             .replay(Replay::OneShot)
             .timeout(within);
-        Some(
-            self.job_at(spec, url)
-                .await
-                .map(|(_, job)| job)
-                .map_err(|e| e.with_job(handle.clone())),
-        )
+        match self.job_at(spec, url).await {
+            Ok((_, job)) => Some(Ok(job)),
+            // An answer that cannot be read says nothing about the job: polling finds out.
+            Err(e) if e.kind() == ErrorKind::Protocol => {
+                tracing::debug!(provider = %self.info.name, job = %handle.id, error = %e,
+                    "the sync host's answer is unreadable: polling");
+                None
+            }
+            Err(e) => Some(Err(e.with_job(handle.clone()))),
+        }
     }
 
     fn webhook(&self, request: &WebhookRequest) -> Result<WebhookEvent> {
