@@ -20,6 +20,11 @@ const SUITES: &[(&str, &str, &str)] = &[
         "fixtures/convertapi/legacy",
         "providers/convertapi/tests/snapshots",
     ),
+    (
+        "cloudconvert",
+        "fixtures/cloudconvert",
+        "providers/cloudconvert/tests/snapshots",
+    ),
 ];
 
 fn main() {

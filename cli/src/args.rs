@@ -242,6 +242,9 @@ pub enum ConformanceProvider {
     OnlineConvert,
     /// ConvertAPI (`CONVERTAPI_SECRET`, `CONVERTAPI_BASE_URL`, `CONVERTAPI_ASYNC_ROUTE`).
     Convertapi,
+    /// CloudConvert (`CLOUDCONVERT_API_KEY`, `CLOUDCONVERT_BASE_URL`,
+    /// `CLOUDCONVERT_SYNC_BASE_URL`, `CLOUDCONVERT_WEBHOOK_SECRET`).
+    Cloudconvert,
 }
 
 impl ConformanceProvider {
@@ -250,6 +253,7 @@ impl ConformanceProvider {
         match self {
             ConformanceProvider::OnlineConvert => "online-convert",
             ConformanceProvider::Convertapi => "convertapi",
+            ConformanceProvider::Cloudconvert => "cloudconvert",
         }
     }
 }

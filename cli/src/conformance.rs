@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use multiconvert_cloudconvert::CloudConvert;
 use multiconvert_conformance::check::{self, Baseline, Report, Verdict};
 use multiconvert_conformance::live::{self, Credentials, Fault, LiveTarget, Loopback, NotRun};
 use multiconvert_conformance::record::{self, RecordOptions};
@@ -53,6 +54,11 @@ impl Target {
                     multiconvert_convertapi::Config::from_env().map_err(|e| e.to_string())?;
                 (config.route(), config.base_url().to_string())
             }
+            ConformanceProvider::Cloudconvert => {
+                let config =
+                    multiconvert_cloudconvert::Config::from_env().map_err(|e| e.to_string())?;
+                (AsyncRoute::Current, config.base_url().to_string())
+            }
         };
         Ok(Target {
             vendor,
@@ -70,7 +76,10 @@ impl Target {
         move |name: &str| match (credentials, name) {
             (
                 Credentials::Rejected,
-                "CONVERTAPI_SECRET" | "API2CONVERT_API_KEY" | "ONLINE_CONVERT_API_KEY",
+                "CONVERTAPI_SECRET"
+                | "API2CONVERT_API_KEY"
+                | "ONLINE_CONVERT_API_KEY"
+                | "CLOUDCONVERT_API_KEY",
             ) => Some(REJECTED.to_owned()),
             _ => env(name),
         }
@@ -90,6 +99,7 @@ impl LiveTarget for Target {
             (ConformanceProvider::OnlineConvert, _) => "online-convert",
             (ConformanceProvider::Convertapi, AsyncRoute::Legacy) => "convertapi-legacy",
             (ConformanceProvider::Convertapi, _) => "convertapi-current",
+            (ConformanceProvider::Cloudconvert, _) => "cloudconvert",
         }
     }
 
@@ -123,6 +133,14 @@ impl LiveTarget for Target {
                 )
                 .map_err(|e| e.to_string())?,
             ),
+            ConformanceProvider::Cloudconvert => Arc::new(
+                CloudConvert::new(
+                    multiconvert_cloudconvert::Config::from_lookup(lookup)
+                        .map_err(|e| e.to_string())?
+                        .with_http(http),
+                )
+                .map_err(|e| e.to_string())?,
+            ),
         })
     }
 
@@ -146,13 +164,24 @@ impl LiveTarget for Target {
                 }
                 secrets.push(("secret".to_owned(), REJECTED.to_owned()));
             }
+            ConformanceProvider::Cloudconvert => {
+                if let Some(key) = env("CLOUDCONVERT_API_KEY") {
+                    secrets.push(("api_key".to_owned(), key));
+                }
+                secrets.push(("api_key".to_owned(), REJECTED.to_owned()));
+                if let Some(secret) = env("CLOUDCONVERT_WEBHOOK_SECRET") {
+                    secrets.push(("webhook_secret".to_owned(), secret));
+                }
+            }
         }
         secrets
     }
 
     fn unknown_job_id(&self) -> String {
         match self.vendor {
-            ConformanceProvider::OnlineConvert => uuid::Uuid::new_v4().to_string(),
+            ConformanceProvider::OnlineConvert | ConformanceProvider::Cloudconvert => {
+                uuid::Uuid::new_v4().to_string()
+            }
             ConformanceProvider::Convertapi => {
                 multiconvert_convertapi::request::new_job_id(self.route)
             }
@@ -164,15 +193,16 @@ impl LiveTarget for Target {
             return Ok(false);
         }
         let oc = self.vendor == ConformanceProvider::OnlineConvert;
-        let (submit, poll) = if oc {
-            ("oc.create", "oc.poll")
-        } else {
-            ("ca.submit", "ca.poll")
+        let cc = self.vendor == ConformanceProvider::Cloudconvert;
+        let (submit, poll) = match self.vendor {
+            ConformanceProvider::OnlineConvert => ("oc.create", "oc.poll"),
+            ConformanceProvider::Cloudconvert => ("cc.create", "cc.poll"),
+            ConformanceProvider::Convertapi => ("ca.submit", "ca.poll"),
         };
         let spec = match fault {
-            // As each vendor documents it: online-convert 429, ConvertAPI 503 without a
-            // Retry-After.
-            Fault::ThrottleSubmit if oc => json!({"operation": submit,
+            // As each vendor documents it: online-convert and CloudConvert 429, ConvertAPI 503
+            // without a Retry-After.
+            Fault::ThrottleSubmit if oc || cc => json!({"operation": submit,
                 "fault": {"kind": "status", "status": 429, "retry_after": 1}}),
             Fault::ThrottleSubmit => json!({"operation": submit,
                 "fault": {"kind": "status", "status": 503}}),

@@ -1,5 +1,5 @@
 //! `multiconvert conformance record|check` against the emulator: every scenario recorded from it
-//! (both vendors, both ConvertAPI routes) replays green through the shared suite unchanged, no
+//! (every vendor, both ConvertAPI routes) replays green through the shared suite unchanged, no
 //! recorded file holds a secret, and drift planted in the emulator (a renamed field, a new
 //! status, a changed status code) is reported as `changed` with the field named.
 
@@ -8,6 +8,7 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
+use multiconvert_cloudconvert::CloudConvert;
 use multiconvert_conformance::check::outcome_differences;
 use multiconvert_conformance::{fake_secret, run_scenario, Cassette, Outcome};
 use multiconvert_convertapi::{AsyncRoute, ConvertApi};
@@ -20,6 +21,7 @@ use serde_json::Value;
 // Unique values, searched for in every recorded file afterwards.
 const OC_KEY: &str = "oc-key-3c9e1a7f5d2b";
 const CA_SECRET: &str = "ca-secret-8b4d2f6a0e1c";
+const CC_KEY: &str = "cc-key-6f1b3d5a7c9e";
 const WEBHOOK_SECRET: &str = "wh-secret-5e7a9c1b3d4f";
 
 async fn emulator() -> Running {
@@ -32,6 +34,7 @@ async fn emulator_working(work: Duration) -> Running {
             .work(work)
             .online_convert_key(OC_KEY)
             .convertapi_secret(CA_SECRET)
+            .cloudconvert_key(CC_KEY)
             .webhook_secret(WEBHOOK_SECRET),
     )
     .await
@@ -42,19 +45,22 @@ async fn emulator_working(work: Duration) -> Running {
 enum Suite {
     OnlineConvert,
     ConvertApi(AsyncRoute),
+    CloudConvert,
 }
 
 impl Suite {
-    const ALL: [Suite; 3] = [
+    const ALL: [Suite; 4] = [
         Suite::OnlineConvert,
         Suite::ConvertApi(AsyncRoute::Current),
         Suite::ConvertApi(AsyncRoute::Legacy),
+        Suite::CloudConvert,
     ];
 
     fn name(self) -> String {
         match self {
             Suite::OnlineConvert => "online-convert".into(),
             Suite::ConvertApi(route) => format!("convertapi-{}", route.as_str()),
+            Suite::CloudConvert => "cloudconvert".into(),
         }
     }
 
@@ -62,6 +68,7 @@ impl Suite {
         match self {
             Suite::OnlineConvert => "online-convert",
             Suite::ConvertApi(_) => "convertapi",
+            Suite::CloudConvert => "cloudconvert",
         }
     }
 
@@ -76,6 +83,11 @@ impl Suite {
                 ("CONVERTAPI_SECRET", CA_SECRET.into()),
                 ("CONVERTAPI_BASE_URL", emulator.convertapi_url()),
                 ("CONVERTAPI_ASYNC_ROUTE", route.as_str().into()),
+            ],
+            Suite::CloudConvert => vec![
+                ("CLOUDCONVERT_API_KEY", CC_KEY.into()),
+                ("CLOUDCONVERT_BASE_URL", emulator.cloudconvert_url()),
+                ("CLOUDCONVERT_WEBHOOK_SECRET", WEBHOOK_SECRET.into()),
             ],
         }
     }
@@ -112,6 +124,18 @@ impl Suite {
                 )
                 .unwrap(),
             ),
+            Suite::CloudConvert => Arc::new(
+                CloudConvert::new(
+                    multiconvert_cloudconvert::Config::builder()
+                        .api_key(fake_secret("api_key"))
+                        .base_url(format!("{base}/v2"))
+                        .webhook_secret(fake_secret("webhook_secret"))
+                        .http(http)
+                        .build()
+                        .unwrap(),
+                )
+                .unwrap(),
+            ),
         }
     }
 }
@@ -129,6 +153,10 @@ async fn multiconvert(args: Vec<String>, env: Vec<(&'static str, String)>) -> (i
             "CONVERTAPI_SECRET",
             "CONVERTAPI_BASE_URL",
             "CONVERTAPI_ASYNC_ROUTE",
+            "CLOUDCONVERT_API_KEY",
+            "CLOUDCONVERT_BASE_URL",
+            "CLOUDCONVERT_SYNC_BASE_URL",
+            "CLOUDCONVERT_WEBHOOK_SECRET",
             "MULTICONVERT_RECORD",
         ] {
             command.env_remove(name);
@@ -190,7 +218,7 @@ async fn every_scenario_recorded_from_the_emulator_replays_green_and_holds_no_se
         let skipped: Vec<&Value> = lines.iter().filter(|l| l["verdict"] == "skipped").collect();
         // Every scenario the vendor's capabilities allow; ConvertAPI's callbacks are unsigned.
         let expected = match suite {
-            Suite::OnlineConvert => 12,
+            Suite::OnlineConvert | Suite::CloudConvert => 12,
             Suite::ConvertApi(_) => 11,
         };
         assert_eq!(recorded.len(), expected, "{suite:?}: {lines:?}");
@@ -228,6 +256,7 @@ async fn every_scenario_recorded_from_the_emulator_replays_green_and_holds_no_se
             for secret in [
                 OC_KEY,
                 CA_SECRET,
+                CC_KEY,
                 WEBHOOK_SECRET,
                 "mc-conformance-rejected-credential",
             ] {
@@ -237,7 +266,7 @@ async fn every_scenario_recorded_from_the_emulator_replays_green_and_holds_no_se
     }
     // Every job the runs created was deleted at the end.
     let state = emulator.state();
-    for vendor in ["online_convert", "convertapi"] {
+    for vendor in ["online_convert", "convertapi", "cloudconvert"] {
         let left: Vec<&Value> = state[vendor]["jobs"]
             .as_array()
             .unwrap()

@@ -476,7 +476,12 @@ fn inbound(
             None if value == crate::live::FORGED_SIGNATURE => value.clone(),
             None => scrub.guarded(name, value),
         };
-        if matches!(name.as_str(), "content-type" | "user-agent") || name.starts_with("x-") {
+        // A vendor's own headers: `x-…`, or a signature under the vendor's name
+        // (`CloudConvert-Signature`).
+        if matches!(name.as_str(), "content-type" | "user-agent")
+            || name.starts_with("x-")
+            || name.contains("signature")
+        {
             headers.insert(name.clone(), value);
         }
     }

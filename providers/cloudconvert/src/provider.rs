@@ -10,8 +10,9 @@ use multiconvert_core::config::endpoint;
 use multiconvert_core::http::{HttpClient, Phase, Replay, RequestSpec};
 use multiconvert_core::upload::Progress;
 use multiconvert_core::{
-    Capabilities, ConversionProvider, Error, ErrorKind, Input, Job, JobHandle, JobRequest,
-    Operation, ProviderInfo, Result, UploadSource, WebhookEvent, WebhookRequest,
+    ByteStream, Capabilities, ConversionProvider, Error, ErrorKind, Input, Job, JobHandle,
+    JobRequest, Operation, Output, ProviderInfo, Result, UploadSource, WebhookEvent,
+    WebhookRequest,
 };
 use serde_json::Value;
 use url::Url;
@@ -425,6 +426,27 @@ impl ConversionProvider for CloudConvert {
             Err(e) if e.kind() == ErrorKind::NotFound => self.submit_inner(request).await,
             Err(e) => Err(e),
         }
+    }
+
+    /// A plain `GET` of the export URL through this provider's client (so record mode sees it),
+    /// with no key: the storage gets nothing secret, so redirects may be followed.
+    async fn download(&self, output: &Output) -> Result<ByteStream> {
+        let url = output
+            .url
+            .as_deref()
+            .filter(|u| !u.is_empty())
+            .ok_or_else(|| {
+                self.named(Error::new(
+                    ErrorKind::Protocol,
+                    NAME,
+                    Operation::Download,
+                    "the output has no URL",
+                ))
+            })?;
+        self.http
+            .download(url, HeaderMap::new(), false)
+            .await
+            .map_err(|e| self.named(e))
     }
 
     async fn delete(&self, handle: &JobHandle) -> Result<()> {
