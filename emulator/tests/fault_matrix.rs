@@ -780,6 +780,7 @@ async fn webhook_section() -> String {
     let lanes = [
         (Lane::OnlineConvert, "oc.callback"),
         (Lane::ConvertApiCurrent, "ca.webhook"),
+        (Lane::CloudConvertSync, "cc.callback"),
     ];
     let mut cells = Vec::new();
     for (_, fault) in &faults {
@@ -828,6 +829,7 @@ async fn webhook_section() -> String {
         "callback".to_owned(),
         "online-convert (signed)".to_owned(),
         "ConvertAPI (tokened URL)".to_owned(),
+        "CloudConvert (signed)".to_owned(),
     ];
     let rows = rows(faults.iter().map(|(name, _)| *name), &results, lanes.len());
     table(&header, &rows)

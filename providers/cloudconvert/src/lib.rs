@@ -21,7 +21,11 @@
 //!   takes one request on the sync host, which answers when the job has ended; without a sync
 //!   host it polls.
 //! - Webhooks (`CloudConvert-Signature`, HMAC-SHA256 of the raw body) are checked in constant time
-//!   when a signing secret is configured; an empty secret is refused, never skipped.
+//!   when a signing secret is configured; an empty secret is refused, never skipped. The job's
+//!   `webhook_url` is sent as given: a per-job token
+//!   ([`JobRequest::sign_callback`](multiconvert_core::JobRequest::sign_callback)) cannot be put
+//!   in it, since the job id comes with the create's answer, so configure the signing secret and
+//!   a receiver accepts CloudConvert's events as verified.
 //!
 //! Configuration from the environment: `CLOUDCONVERT_API_KEY`, `CLOUDCONVERT_BASE_URL` (the API
 //! base, ending in `/v2`), `CLOUDCONVERT_SYNC_BASE_URL`, `CLOUDCONVERT_SANDBOX=1`,
