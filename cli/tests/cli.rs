@@ -888,16 +888,8 @@ async fn office_inputs_that_are_not_what_they_say_are_invalid_input() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    // 50 000 bytes from a fixed xorshift: the file of the report, the same every run.
-    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
-    let random: Vec<u8> = (0..50_000)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect();
+    // 50 000 bytes of noise: the file of the report, the same every run.
+    let random = multiconvert_conformance::template::noise(0x9E37_79B9_7F4A_7C15, 50_000);
     std::fs::write(dir.path().join("random.docx"), random).unwrap();
     let office = root().join("fixtures/samples/office");
     for (input, words) in [

@@ -39,7 +39,7 @@ use serde_json::Value;
 pub use cassette::Cassette;
 pub use replay::Replay;
 pub use scenarios::{Context, Scenario, SCENARIOS};
-pub use template::{fake_env, fake_secret};
+pub use template::{fake_env, fake_secret, noise};
 
 #[doc(hidden)]
 pub use insta;

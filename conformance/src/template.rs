@@ -29,6 +29,26 @@ pub fn fake_env(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str)
     }
 }
 
+/// `len` bytes of noise from a fixed xorshift seeded with `seed`: the same file every run, for
+/// tests that need "random bytes" (a document that is none).
+///
+/// ```
+/// use multiconvert_conformance::template::noise;
+/// assert_eq!(noise(7, 64), noise(7, 64));
+/// assert_ne!(noise(7, 64), noise(8, 64));
+/// ```
+pub fn noise(seed: u64, len: usize) -> Vec<u8> {
+    let mut x = seed.max(1);
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
 /// The fake value a cassette's `{{secret:NAME}}` stands for. Providers under test are configured
 /// with these, so the replay can check that the right secret goes to the right place, and no real
 /// secret is ever written to a fixture.

@@ -27,7 +27,7 @@ use sha2::Sha256;
 
 use crate::engine::Refusal;
 use crate::faults::{self, Fault};
-use crate::state::{uuid, CcFile, CcJob, CcTask, Shared};
+use crate::state::{fetch, uuid, CcFile, CcJob, CcTask, Shared};
 use crate::{query, MAX_BODY};
 
 type S = State<Arc<Shared>>;
@@ -1095,18 +1095,6 @@ async fn run_task(shared: &Arc<Shared>, id: &str, name: &str) {
         }
         Err((code, message)) => fail_task(task, code, &message),
     });
-}
-
-async fn fetch(shared: &Shared, url: &str) -> Option<Bytes> {
-    let response = shared.http.get(url).send().await.ok()?;
-    if !response.status().is_success()
-        || response
-            .content_length()
-            .is_some_and(|n| n > MAX_BODY as u64)
-    {
-        return None;
-    }
-    response.bytes().await.ok().filter(|b| b.len() <= MAX_BODY)
 }
 
 /// POSTs a webhook signed with `CloudConvert-Signature` when the emulator has a webhook secret;

@@ -18,8 +18,8 @@ use serde_json::{json, Map, Value};
 use sha2::Sha256;
 
 use crate::faults::{self, Fault};
-use crate::state::{now, uuid, OcConversion, OcInput, OcJob, OcOutput, Shared};
-use crate::{query, MAX_BODY};
+use crate::query;
+use crate::state::{fetch, now, uuid, OcConversion, OcInput, OcJob, OcOutput, Shared};
 
 /// The job server's path below the base: uploads and downloads live there.
 const SERVER: &str = "dl/web1";
@@ -697,20 +697,6 @@ async fn run(shared: Arc<Shared>, id: String, hostile: bool) {
         inner.finished(&id);
     }
     notify(&shared, &id, true);
-}
-
-async fn fetch(shared: &Shared, url: &str) -> Option<Bytes> {
-    let response = shared.http.get(url).send().await.ok()?;
-    if !response.status().is_success() {
-        return None;
-    }
-    if response
-        .content_length()
-        .is_some_and(|n| n > MAX_BODY as u64)
-    {
-        return None;
-    }
-    response.bytes().await.ok().filter(|b| b.len() <= MAX_BODY)
 }
 
 /// Changes job `id` with `f`, which may refuse with the vendor's answer; the vendor's 404 when

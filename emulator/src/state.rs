@@ -389,3 +389,21 @@ pub(crate) fn uuid() -> String {
 pub(crate) fn simple_id() -> String {
     uuid::Uuid::new_v4().simple().to_string()
 }
+
+/// The bytes at `url`, as a vendor fetches a remote input: a success answer within
+/// [`MAX_BODY`](crate::MAX_BODY), else nothing.
+pub(crate) async fn fetch(shared: &Shared, url: &str) -> Option<Bytes> {
+    let response = shared.http.get(url).send().await.ok()?;
+    if !response.status().is_success()
+        || response
+            .content_length()
+            .is_some_and(|n| n > crate::MAX_BODY as u64)
+    {
+        return None;
+    }
+    response
+        .bytes()
+        .await
+        .ok()
+        .filter(|b| b.len() <= crate::MAX_BODY)
+}

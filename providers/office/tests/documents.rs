@@ -209,15 +209,7 @@ async fn hostile_documents_are_refused_before_libreoffice_runs() {
     let Some(office) = office(root.path(), 1) else {
         return;
     };
-    let mut x: u64 = 0x2545_F491_4F6C_DD1D;
-    let random: Vec<u8> = (0..50_000)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect();
+    let random = multiconvert_conformance::template::noise(0x2545_F491_4F6C_DD1D, 50_000);
     let cases = [
         (Input::bytes(random, "random.docx"), "format_mismatch"),
         (Input::path(samples().join("bomb.docx")), "archive_limit"),
