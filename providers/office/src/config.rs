@@ -10,8 +10,20 @@ use crate::NAME;
 
 /// How to install what this provider needs, for error messages.
 pub const INSTALL_HINT: &str = "install LibreOffice (Debian/Ubuntu: apt-get install \
-    libreoffice-writer-nogui libreoffice-calc-nogui libreoffice-impress-nogui) or set \
+    libreoffice-writer-nogui libreoffice-calc-nogui libreoffice-impress-nogui python3-uno) or set \
     MULTICONVERT_SOFFICE to its soffice binary";
+
+/// How conversions run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Engine {
+    /// Warm workers: each keeps one LibreOffice running and feeds it one document after another
+    /// over UNO (needs Debian's `python3-uno`; without it conversions run per call). The default.
+    #[default]
+    Warm,
+    /// A LibreOffice started per conversion (`soffice --convert-to`): about a second each.
+    PerCall,
+}
 
 /// The office provider's configuration.
 #[derive(Clone, Debug)]
@@ -27,6 +39,11 @@ pub struct Config {
     pub deadline: Duration,
     /// The instance name (default `office`).
     pub name: Option<String>,
+    /// How conversions run (default [`Engine::Warm`]).
+    pub engine: Engine,
+    /// The Python that drives the warm workers: one that can `import uno` (default Debian's
+    /// `/usr/bin/python3`, with `python3-uno`).
+    pub python: PathBuf,
     /// Largest input document taken, in bytes (default 256 MiB).
     pub max_input: u64,
     /// The address space each LibreOffice process may map, in bytes (`RLIMIT_AS`; default
@@ -49,6 +66,8 @@ impl Config {
             concurrency: std::thread::available_parallelism().map_or(2, |n| n.get()),
             deadline: Duration::from_secs(120),
             name: None,
+            engine: Engine::Warm,
+            python: PathBuf::from("/usr/bin/python3"),
             max_input: 256 << 20,
             max_memory: Some(2 << 30),
             archive: ArchiveLimits::default(),
@@ -59,7 +78,8 @@ impl Config {
     /// jobs), `MULTICONVERT_OFFICE_CONCURRENCY`, `MULTICONVERT_OFFICE_DEADLINE_SECS`,
     /// `MULTICONVERT_OFFICE_MAX_INPUT` (bytes), `MULTICONVERT_OFFICE_MAX_MEMORY` (bytes; `0`
     /// lifts the limit), and the archive bounds `MULTICONVERT_OFFICE_MAX_EXPANDED` (bytes),
-    /// `MULTICONVERT_OFFICE_MAX_RATIO` and `MULTICONVERT_OFFICE_MAX_ENTRIES` (`0` lifts each).
+    /// `MULTICONVERT_OFFICE_MAX_RATIO` and `MULTICONVERT_OFFICE_MAX_ENTRIES` (`0` lifts each),
+    /// `MULTICONVERT_OFFICE_ENGINE` (`warm` or `per-call`), `MULTICONVERT_OFFICE_PYTHON`.
     pub fn from_env() -> Result<Self> {
         Config::from_lookup(|name| std::env::var(name).ok())
     }
@@ -93,6 +113,21 @@ impl Config {
                     )
                 })?;
             config.deadline = Duration::from_secs_f64(secs);
+        }
+        if let Some(engine) = present("MULTICONVERT_OFFICE_ENGINE") {
+            config.engine = match engine.trim().to_ascii_lowercase().as_str() {
+                "warm" => Engine::Warm,
+                "per-call" | "percall" => Engine::PerCall,
+                _ => {
+                    return Err(Error::config(
+                        NAME,
+                        "MULTICONVERT_OFFICE_ENGINE must be warm or per-call",
+                    ))
+                }
+            };
+        }
+        if let Some(python) = present("MULTICONVERT_OFFICE_PYTHON") {
+            config.python = PathBuf::from(python);
         }
         let number = |name: &str| -> Result<Option<u64>> {
             present(name)
@@ -162,6 +197,16 @@ impl Config {
     /// Sets what a zip-based document may declare.
     pub fn archive(mut self, limits: ArchiveLimits) -> Self {
         self.archive = limits;
+        self
+    }
+    /// Sets how conversions run.
+    pub fn engine(mut self, engine: Engine) -> Self {
+        self.engine = engine;
+        self
+    }
+    /// Sets the Python that drives the warm workers.
+    pub fn python(mut self, python: impl Into<PathBuf>) -> Self {
+        self.python = python.into();
         self
     }
     /// Sets the instance name.

@@ -19,7 +19,10 @@
 //! LibreOffice profile (`-env:UserInstallation`), macros disabled, inputs and outputs in a
 //! private directory per job, the output checked (there, non-empty, the right magic bytes)
 //! before the job completes, and a deadline per conversion after which its whole process tree is
-//! killed. A crash or a hang fails that job alone and never wedges the pool.
+//! killed. A crash or a hang fails that job alone and never wedges the pool. Workers are
+//! [`warm`] by default: each keeps one LibreOffice running and feeds it documents over UNO
+//! (Debian's `python3-uno`), instead of paying LibreOffice's start-up (about a second) per
+//! document.
 #![warn(missing_docs)]
 
 pub mod catalog;
@@ -27,8 +30,9 @@ pub mod config;
 pub mod inspect;
 pub mod process;
 pub mod provider;
+pub mod warm;
 
-pub use config::{find_soffice, Config, INSTALL_HINT};
+pub use config::{find_soffice, Config, Engine, INSTALL_HINT};
 pub use inspect::ArchiveLimits;
 pub use provider::Office;
 

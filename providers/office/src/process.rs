@@ -79,6 +79,11 @@ pub struct Worker<'a> {
 }
 
 impl Worker<'_> {
+    /// The worker's number in its pool.
+    pub fn slot(&self) -> usize {
+        self.slot.unwrap_or_default()
+    }
+
     /// The worker's profile directory.
     pub fn profile(&self) -> PathBuf {
         self.pool
@@ -132,7 +137,8 @@ impl Pool {
     }
 }
 
-async fn prepare_profile(profile: &Path) -> std::io::Result<()> {
+/// Writes a fresh profile's settings (no macro ever runs), once.
+pub(crate) async fn prepare_profile(profile: &Path) -> std::io::Result<()> {
     let user = profile.join("user");
     let settings = user.join("registrymodifications.xcu");
     if tokio::fs::try_exists(&settings).await.unwrap_or(false) {
@@ -194,26 +200,7 @@ pub async fn convert(
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .kill_on_drop(true);
-    #[cfg(unix)]
-    command.process_group(0);
-    #[cfg(unix)]
-    if let Some(bytes) = max_memory {
-        let limit = libc::rlimit {
-            rlim_cur: bytes as libc::rlim_t,
-            rlim_max: bytes as libc::rlim_t,
-        };
-        // SAFETY: runs in the forked child before exec; setrlimit(2) is async-signal-safe and
-        // touches only the `limit` copied into the closure.
-        unsafe {
-            command.pre_exec(move || {
-                if libc::setrlimit(libc::RLIMIT_AS, &limit) == 0 {
-                    Ok(())
-                } else {
-                    Err(std::io::Error::last_os_error())
-                }
-            });
-        }
-    }
+    contain(&mut command, max_memory);
     let child = command
         .spawn()
         .map_err(|e| Failure::Io(format!("cannot start {}: {e}", soffice.display())))?;
@@ -273,7 +260,35 @@ pub async fn convert(
     }
 }
 
-async fn cancelled(cancel: &mut watch::Receiver<bool>) {
+/// Makes `command` lead a process group of its own (so that its whole tree can be killed) and
+/// bounds the address space of each of its processes to `max_memory` bytes.
+pub(crate) fn contain(command: &mut tokio::process::Command, max_memory: Option<u64>) {
+    #[cfg(unix)]
+    command.process_group(0);
+    #[cfg(unix)]
+    if let Some(bytes) = max_memory {
+        let limit = libc::rlimit {
+            rlim_cur: bytes as libc::rlim_t,
+            rlim_max: bytes as libc::rlim_t,
+        };
+        // SAFETY: runs in the forked child before exec; setrlimit(2) is async-signal-safe and
+        // touches only the `limit` copied into the closure.
+        unsafe {
+            command.pre_exec(move || {
+                if libc::setrlimit(libc::RLIMIT_AS, &limit) == 0 {
+                    Ok(())
+                } else {
+                    Err(std::io::Error::last_os_error())
+                }
+            });
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = (command, max_memory);
+}
+
+/// Resolves once the job is cancelled; never when nobody can cancel any more.
+pub(crate) async fn cancelled(cancel: &mut watch::Receiver<bool>) {
     if cancel.wait_for(|c| *c).await.is_err() {
         // Nobody can cancel any more: never resolves.
         std::future::pending::<()>().await;
@@ -281,7 +296,7 @@ async fn cancelled(cancel: &mut watch::Receiver<bool>) {
 }
 
 /// Kills the process group `pid` leads.
-fn kill_tree(pid: u32) {
+pub(crate) fn kill_tree(pid: u32) {
     #[cfg(unix)]
     {
         let Ok(pgid) = i32::try_from(pid) else {

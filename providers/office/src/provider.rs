@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use multiconvert_core::{
-    ByteStream, Capabilities, ConversionProvider, ErrorKind, Job, JobHandle, JobMessage,
+    ByteStream, Capabilities, ConversionProvider, Error, ErrorKind, Job, JobHandle, JobMessage,
     JobRequest, JobStatus, Operation, Output, PollPolicy, ProviderInfo, Result, WebhookEvent,
     WebhookRequest,
 };
@@ -16,16 +16,18 @@ use multiconvert_local::DiskJobs;
 use tokio::sync::watch;
 
 use crate::catalog::{content_type, convert_to, magic, Modules};
-use crate::config::{find_soffice, Config};
+use crate::config::{find_soffice, Config, Engine};
 use crate::inspect::{inspect, ArchiveLimits};
 use crate::process::{convert, Bounds, Failure, Pool};
+use crate::warm::{self, Warm};
 use crate::NAME;
 
 /// Office documents to PDF and between office formats, on headless LibreOffice.
 ///
 /// One worker per core by default, each with its own LibreOffice profile (no profile-lock
-/// contention, no macro ever runs); each conversion has a deadline after which its whole process
-/// tree is killed, and a crash or a hang fails that job alone. Jobs live on disk, so `status`
+/// contention, no macro ever runs). With the [warm engine](crate::Engine::Warm) (the default)
+/// each worker keeps its LibreOffice running between conversions; each conversion has a deadline
+/// after which the whole process tree is killed, and a crash or a hang fails that job alone. Jobs live on disk, so `status`
 /// and `delete` work from another process; deleting a running job kills its conversion.
 ///
 /// ```no_run
@@ -45,6 +47,7 @@ pub struct Office {
     max_input: u64,
     archive: ArchiveLimits,
     pool: Arc<Pool>,
+    warm: Option<Arc<Warm>>,
     running: Arc<Mutex<HashMap<String, Running>>>,
     version: tokio::sync::OnceCell<Option<String>>,
 }
@@ -56,6 +59,7 @@ impl std::fmt::Debug for Office {
             .field("soffice", &self.soffice)
             .field("bounds", &self.bounds)
             .field("max_input", &self.max_input)
+            .field("warm", &self.warm.is_some())
             .field("archive", &self.archive)
             .finish_non_exhaustive()
     }
@@ -99,10 +103,30 @@ impl Office {
             .with_max_interval(std::time::Duration::from_secs(1))
             .with_factor(1.5)
             .with_deadline(config.deadline * 4);
+        let warm = match config.engine {
+            Engine::Warm => Some(Arc::new(
+                Warm::new(
+                    config.python.clone(),
+                    soffice.clone(),
+                    &config.root.join("profiles"),
+                    config.concurrency,
+                )
+                .map_err(|e| {
+                    Error::new(
+                        ErrorKind::Io,
+                        NAME,
+                        Operation::Other("setup"),
+                        format!("cannot write the warm worker's helper: {e}"),
+                    )
+                })?,
+            )),
+            Engine::PerCall => None,
+        };
         Ok(Office {
             info: ProviderInfo::new(name, capabilities, poll),
             jobs,
             pool: Arc::new(Pool::new(config.concurrency, config.root.join("profiles"))),
+            warm,
             soffice,
             bounds: Bounds {
                 deadline: config.deadline,
@@ -195,6 +219,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 struct Runner {
     jobs: DiskJobs,
     pool: Arc<Pool>,
+    warm: Option<Arc<Warm>>,
     soffice: PathBuf,
     bounds: Bounds,
 }
@@ -210,6 +235,7 @@ async fn run(
     let Runner {
         jobs,
         pool,
+        warm,
         soffice,
         bounds,
     } = runner;
@@ -227,16 +253,37 @@ async fn run(
             continue;
         }
         let worker = pool.acquire().await;
-        let converted = convert(
-            &soffice,
-            &worker,
-            &task.input,
-            &convert_to(&task.source, &task.target),
-            &outdir,
-            bounds,
-            &mut cancel,
-        )
-        .await;
+        let warmed = match (&warm, warm::filter(&task.source, &task.target)) {
+            (Some(warm), Some(filter)) => {
+                let output = outdir.join(format!("input.{}", task.target));
+                warm.convert(
+                    worker.slot(),
+                    &worker.profile(),
+                    &task.input,
+                    &output,
+                    filter,
+                    bounds,
+                    &mut cancel,
+                )
+                .await
+            }
+            _ => None,
+        };
+        let converted = match warmed {
+            Some(result) => result,
+            None => {
+                convert(
+                    &soffice,
+                    &worker,
+                    &task.input,
+                    &convert_to(&task.source, &task.target),
+                    &outdir,
+                    bounds,
+                    &mut cancel,
+                )
+                .await
+            }
+        };
         let verified = match converted {
             Ok(()) => verify(&outdir, &task).await,
             Err(failure) => Err(failure),
@@ -414,6 +461,7 @@ impl ConversionProvider for Office {
         let runner = Runner {
             jobs: self.jobs.clone(),
             pool: self.pool.clone(),
+            warm: self.warm.clone(),
             soffice: self.soffice.clone(),
             bounds: self.bounds,
         };

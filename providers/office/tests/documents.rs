@@ -238,3 +238,55 @@ async fn hostile_documents_are_refused_before_libreoffice_runs() {
     let pdf = to_pdf(&office, "report.docx").await;
     assert!(pdf.starts_with(b"%PDF-"));
 }
+
+/// The pids of the soffice.bin processes whose command line names `marker`.
+fn soffice_pids(marker: &str) -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|e| {
+            let entry = e.ok()?;
+            let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
+            let cmd = std::fs::read(entry.path().join("cmdline")).ok()?;
+            let cmd = String::from_utf8_lossy(&cmd);
+            (cmd.contains("soffice.bin") && cmd.contains(marker)).then_some(pid)
+        })
+        .collect()
+}
+
+/// The warm engine (the default where python3-uno is installed, as in CI) keeps one LibreOffice
+/// per worker across conversions, and dropping the provider ends it.
+#[tokio::test]
+async fn the_warm_engine_keeps_one_libreoffice_per_worker() {
+    let root = tempfile::tempdir().unwrap();
+    let Some(office) = office(root.path(), 1) else {
+        return;
+    };
+    let marker = root.path().join("profiles").display().to_string();
+    let mut seen = Vec::new();
+    for name in ["report.docx", "table.xlsx", "slides.pptx", "report.docx"] {
+        let pdf = to_pdf(&office, name).await;
+        assert!(pdf.starts_with(b"%PDF-"), "{name}");
+        seen.push(soffice_pids(&marker));
+    }
+    if std::env::var_os("MULTICONVERT_REQUIRE_SOFFICE").is_some() {
+        // CI installs python3-uno: the warm path must be the one that ran.
+        assert_eq!(seen[0].len(), 1, "{seen:?}");
+    }
+    if !seen[0].is_empty() {
+        assert!(
+            seen.iter().all(|pids| pids == &seen[0]),
+            "a new LibreOffice per job: {seen:?}"
+        );
+    }
+    drop(office);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !soffice_pids(&marker).is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the worker outlived its provider"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

@@ -56,8 +56,10 @@ impl Fake {
     pub fn office(&self, workers: usize, deadline: Duration) -> Office {
         Office::new(self.config(workers, deadline)).unwrap()
     }
+    /// The fake speaks no UNO: it runs per call.
     pub fn config(&self, workers: usize, deadline: Duration) -> Config {
         Config::new()
+            .engine(multiconvert_office::Engine::PerCall)
             .soffice(self.dir.path().join("soffice"))
             .root(self.dir.path().join("state"))
             .concurrency(workers)

@@ -1,0 +1,273 @@
+//! Warm workers: one LibreOffice per worker, kept running and fed one document after another over
+//! UNO, instead of a LibreOffice started per conversion (about a second each).
+//!
+//! Each worker is a long-lived helper, `worker.py` on Debian's `python3-uno`, which starts its
+//! own `soffice --accept=pipe,…` on the worker's profile and converts one JSON line per job
+//! (hidden, read-only load, macros never executed, links never updated). The helper leads its
+//! own process group, under the provider's address-space bound; this side owns every deadline:
+//! a conversion past it, a cancelled job or a helper that dies takes the whole group down and
+//! the worker starts afresh for its next job. The measured alternatives (LibreOfficeKit in a
+//! process of its own, a jodconverter-style pool driven from Rust) are in
+//! `../shared/reference/office-engines.md`; this is the smallest dependable path from Rust.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
+use tokio::process::{Child, ChildStdin, ChildStdout};
+use tokio::sync::watch;
+
+use crate::process::{cancelled, kill_tree, prepare_profile, Bounds, Failure};
+
+/// The helper, shipped inside the crate and written beside the profiles.
+const HELPER: &str = include_str!("worker.py");
+
+/// How long a helper may take to start LibreOffice and connect to it.
+const START_LIMIT: Duration = Duration::from_secs(90);
+
+/// The export filter that writes `target` from a `source` document; `None` where the warm path
+/// has none (the conversion then runs `soffice --convert-to`).
+pub fn filter(source: &str, target: &str) -> Option<&'static str> {
+    let family = match source {
+        "docx" | "doc" | "odt" | "fodt" | "rtf" | "txt" | "html" | "htm" => "writer",
+        "xlsx" | "xls" | "ods" | "fods" | "csv" => "calc",
+        "pptx" | "ppt" | "odp" | "fodp" => "impress",
+        _ => return None,
+    };
+    Some(match (family, target) {
+        ("writer", "pdf") => "writer_pdf_Export",
+        ("calc", "pdf") => "calc_pdf_Export",
+        ("impress", "pdf") => "impress_pdf_Export",
+        ("writer", "docx") => "MS Word 2007 XML",
+        ("writer", "odt") => "writer8",
+        ("writer", "rtf") => "Rich Text Format",
+        ("writer", "txt") => "Text",
+        ("writer", "html") => "HTML (StarWriter)",
+        ("calc", "xlsx") => "Calc Office Open XML",
+        ("calc", "ods") => "calc8",
+        ("calc", "csv") => "Text - txt - csv (StarCalc)",
+        ("calc", "html") => "HTML (StarCalc)",
+        ("impress", "pptx") => "Impress Office Open XML",
+        ("impress", "odp") => "impress8",
+        _ => return None,
+    })
+}
+
+/// Whether `python` can drive LibreOffice (`import uno` works): the warm engine's requirement.
+pub async fn python_has_uno(python: &Path) -> bool {
+    let mut command = tokio::process::Command::new(python);
+    command
+        .args(["-c", "import uno"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true);
+    matches!(
+        tokio::time::timeout(Duration::from_secs(30), command.status()).await,
+        Ok(Ok(status)) if status.success()
+    )
+}
+
+/// Why a worker did not start.
+enum Start {
+    /// The warm engine cannot run on this machine at all.
+    Unavailable(String),
+    /// This start failed (the next job tries again).
+    Failed(Failure),
+}
+
+/// One running helper and its LibreOffice.
+struct Helper {
+    child: Child,
+    stdin: ChildStdin,
+    replies: Lines<BufReader<ChildStdout>>,
+    /// The process group it leads (LibreOffice included).
+    group: u32,
+}
+
+impl Drop for Helper {
+    fn drop(&mut self) {
+        kill_tree(self.group);
+        let _ = self.child.start_kill();
+    }
+}
+
+/// The warm workers of one provider: a helper per worker slot, started on first use.
+pub struct Warm {
+    python: PathBuf,
+    soffice: PathBuf,
+    script: PathBuf,
+    slots: Vec<tokio::sync::Mutex<Option<Helper>>>,
+    /// Set once a helper could not start at all: the per-call path serves from then on.
+    off: AtomicBool,
+}
+
+impl std::fmt::Debug for Warm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Warm")
+            .field("python", &self.python)
+            .field("workers", &self.slots.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Warm {
+    /// `workers` warm workers running `soffice` through `python`, the helper written into
+    /// `dir`.
+    pub fn new(
+        python: PathBuf,
+        soffice: PathBuf,
+        dir: &Path,
+        workers: usize,
+    ) -> std::io::Result<Self> {
+        std::fs::create_dir_all(dir)?;
+        let script = dir.join("worker.py");
+        std::fs::write(&script, HELPER)?;
+        Ok(Warm {
+            python,
+            soffice,
+            script,
+            slots: (0..workers.max(1))
+                .map(|_| tokio::sync::Mutex::new(None))
+                .collect(),
+            off: AtomicBool::new(false),
+        })
+    }
+
+    async fn start(&self, profile: &Path, bounds: Bounds) -> Result<Helper, Start> {
+        prepare_profile(profile).await.map_err(|e| {
+            Start::Failed(Failure::Io(format!(
+                "cannot prepare the LibreOffice profile: {e}"
+            )))
+        })?;
+        // A name no other process on the machine uses: the pipe LibreOffice accepts on.
+        let pipe = format!("multiconvert-{}", uuid::Uuid::new_v4().simple());
+        let mut command = tokio::process::Command::new(&self.python);
+        command
+            .arg(&self.script)
+            .arg(&self.soffice)
+            .arg(profile)
+            .arg(&pipe)
+            .env("HOME", profile)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .kill_on_drop(true);
+        crate::process::contain(&mut command, bounds.max_memory);
+        let mut child = command.spawn().map_err(|e| {
+            Start::Unavailable(format!("cannot start {}: {e}", self.python.display()))
+        })?;
+        let group = child.id().unwrap_or_default();
+        let stdin = child.stdin.take().expect("piped");
+        let stdout = child.stdout.take().expect("piped");
+        let mut helper = Helper {
+            child,
+            stdin,
+            replies: BufReader::new(stdout).lines(),
+            group,
+        };
+        let first = tokio::time::timeout(START_LIMIT, helper.replies.next_line()).await;
+        let said: Value = match &first {
+            Ok(Ok(Some(line))) => serde_json::from_str(line).unwrap_or(Value::Null),
+            _ => Value::Null,
+        };
+        if said["ready"] == true {
+            return Ok(helper);
+        }
+        if let Some(why) = said["unavailable"].as_str() {
+            return Err(Start::Unavailable(why.to_owned()));
+        }
+        let why = said["failed"]
+            .as_str()
+            .map(str::to_owned)
+            .unwrap_or_else(|| match first {
+                Err(_) => format!("it did not accept within {}s", START_LIMIT.as_secs()),
+                _ => "its helper ended before it was ready".to_owned(),
+            });
+        let bound = match bounds.max_memory {
+            Some(bytes) => format!(
+                " (its memory is bounded to {bytes} bytes, the office provider's max_memory, set \
+                 by MULTICONVERT_OFFICE_MAX_MEMORY)"
+            ),
+            None => String::new(),
+        };
+        Err(Start::Failed(Failure::Crashed(format!(
+            "the warm LibreOffice did not start: {}{bound}",
+            multiconvert_core::redact::truncate(&why, 300)
+        ))))
+    }
+
+    /// Converts `input` to `output` with export filter `filter` on worker `slot` (whose profile
+    /// is `profile`), within `bounds`; the worker's LibreOffice is started when it has none.
+    ///
+    /// `None` when the warm engine cannot run here at all (no `python3-uno`, a LibreOffice that
+    /// never accepts): it is then off for good and the caller converts the per-call way.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn convert(
+        &self,
+        slot: usize,
+        profile: &Path,
+        input: &Path,
+        output: &Path,
+        filter: &str,
+        bounds: Bounds,
+        cancel: &mut watch::Receiver<bool>,
+    ) -> Option<Result<(), Failure>> {
+        if self.off.load(Ordering::Relaxed) {
+            return None;
+        }
+        let mut held = self.slots[slot % self.slots.len()].lock().await;
+        if held.is_none() {
+            match self.start(profile, bounds).await {
+                Ok(helper) => *held = Some(helper),
+                Err(Start::Unavailable(why)) => {
+                    tracing::warn!(reason = %why, "the warm LibreOffice engine cannot run here: converting per call");
+                    self.off.store(true, Ordering::Relaxed);
+                    return None;
+                }
+                Err(Start::Failed(failure)) => return Some(Err(failure)),
+            }
+        }
+        let helper = held.as_mut().expect("started above");
+        let job = json!({"input": input, "output": output, "filter": filter}).to_string() + "\n";
+        let exchange = async {
+            helper.stdin.write_all(job.as_bytes()).await?;
+            helper.stdin.flush().await?;
+            helper.replies.next_line().await
+        };
+        let outcome = tokio::select! {
+            reply = exchange => match reply {
+                Ok(Some(line)) => Ok(line),
+                _ => Err(Failure::Crashed("LibreOffice ended while converting".into())),
+            },
+            _ = tokio::time::sleep(bounds.deadline) => Err(Failure::Deadline(bounds.deadline)),
+            _ = cancelled(cancel) => Err(Failure::Canceled),
+        };
+        let line = match outcome {
+            Ok(line) => line,
+            Err(failure) => {
+                // The whole group goes (LibreOffice with it); the next job starts afresh.
+                *held = None;
+                return Some(Err(failure));
+            }
+        };
+        let reply: Value = serde_json::from_str(&line).unwrap_or(Value::Null);
+        if reply["ok"] == true {
+            return Some(Ok(()));
+        }
+        let text = reply["error"]
+            .as_str()
+            .unwrap_or("LibreOffice gave no answer");
+        let text = multiconvert_core::redact::truncate(text, 300);
+        // The worker lives on (its profile too): the job wrote nothing.
+        Some(Err(match reply["code"].as_str() {
+            Some("load") => {
+                Failure::NoOutput(format!("LibreOffice could not load the document: {text}"))
+            }
+            _ => Failure::NoOutput(format!("LibreOffice failed: {text}")),
+        }))
+    }
+}
