@@ -36,9 +36,14 @@ pub fn any_vendor_configured() -> bool {
     online_convert_configured() || convertapi_configured() || cloudconvert_configured()
 }
 
-/// The office provider, when LibreOffice is found.
+/// The office provider, when LibreOffice is found. Its warm workers start on their first job:
+/// a command may convert no document at all.
 pub fn office() -> Option<Office> {
-    Office::from_env().ok()
+    office_from_env().ok()
+}
+
+fn office_from_env() -> Result<Office> {
+    Office::new(multiconvert_office::Config::from_env()?.warm_up(false))
 }
 
 /// A built provider: one vendor, or the `auto` router over several.
@@ -100,7 +105,7 @@ pub fn build_for(
 pub fn members(choice: ProviderChoice) -> Result<Vec<Arc<dyn ConversionProvider>>> {
     Ok(match choice {
         ProviderChoice::Local => vec![Arc::new(Local::from_env()?)],
-        ProviderChoice::Office => vec![Arc::new(Office::from_env()?)],
+        ProviderChoice::Office => vec![Arc::new(office_from_env()?)],
         ProviderChoice::OnlineConvert => vec![Arc::new(OnlineConvert::from_env()?)],
         ProviderChoice::Convertapi => vec![Arc::new(ConvertApi::from_env()?)],
         ProviderChoice::Cloudconvert => vec![Arc::new(CloudConvert::from_env()?)],

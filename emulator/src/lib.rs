@@ -190,9 +190,10 @@ impl Emulator {
             .map_err(|e| EmulatorError::Engine(e.to_string()))?;
         let mut engines: Vec<Arc<dyn multiconvert_core::ConversionProvider>> =
             vec![Arc::new(local)];
-        // Documents too, where LibreOffice is installed (found as the office provider finds it).
+        // Documents too, where LibreOffice is installed (found as the office provider finds it);
+        // its warm workers start with the first document: most emulators never see one.
         let office = multiconvert_office::Config::from_env()
-            .map(|c| c.root(workdir.path().join("office")))
+            .map(|c| c.root(workdir.path().join("office")).warm_up(false))
             .and_then(multiconvert_office::Office::new);
         match office {
             Ok(office) => engines.push(Arc::new(office)),

@@ -6,6 +6,7 @@ use std::time::Duration;
 use multiconvert_core::{Error, Result};
 
 use crate::inspect::ArchiveLimits;
+use crate::warm::Recycling;
 use crate::NAME;
 
 /// How to install what this provider needs, for error messages.
@@ -44,6 +45,12 @@ pub struct Config {
     /// The Python that drives the warm workers: one that can `import uno` (default Debian's
     /// `/usr/bin/python3`, with `python3-uno`).
     pub python: PathBuf,
+    /// When a warm worker's LibreOffice is replaced by a fresh one (see [`Recycling`]).
+    pub recycling: Recycling,
+    /// Whether [`Office::new`](crate::Office::new) starts the warm workers at once (default
+    /// true: a service's first jobs find them ready); false starts each on its first job, for a
+    /// short-lived process that may convert no document at all.
+    pub warm_up: bool,
     /// Largest input document taken, in bytes (default 256 MiB).
     pub max_input: u64,
     /// The address space each LibreOffice process may map, in bytes (`RLIMIT_AS`; default
@@ -68,6 +75,8 @@ impl Config {
             name: None,
             engine: Engine::Warm,
             python: PathBuf::from("/usr/bin/python3"),
+            recycling: Recycling::default(),
+            warm_up: true,
             max_input: 256 << 20,
             max_memory: Some(2 << 30),
             archive: ArchiveLimits::default(),
@@ -79,7 +88,9 @@ impl Config {
     /// `MULTICONVERT_OFFICE_MAX_INPUT` (bytes), `MULTICONVERT_OFFICE_MAX_MEMORY` (bytes; `0`
     /// lifts the limit), and the archive bounds `MULTICONVERT_OFFICE_MAX_EXPANDED` (bytes),
     /// `MULTICONVERT_OFFICE_MAX_RATIO` and `MULTICONVERT_OFFICE_MAX_ENTRIES` (`0` lifts each),
-    /// `MULTICONVERT_OFFICE_ENGINE` (`warm` or `per-call`), `MULTICONVERT_OFFICE_PYTHON`.
+    /// `MULTICONVERT_OFFICE_ENGINE` (`warm` or `per-call`), `MULTICONVERT_OFFICE_PYTHON`,
+    /// `MULTICONVERT_OFFICE_MAX_JOBS` (conversions before a warm worker is recycled) and
+    /// `MULTICONVERT_OFFICE_MAX_RSS` (bytes; `0` lifts it).
     pub fn from_env() -> Result<Self> {
         Config::from_lookup(|name| std::env::var(name).ok())
     }
@@ -161,6 +172,18 @@ impl Config {
         if let Some(n) = bound("MULTICONVERT_OFFICE_MAX_ENTRIES")? {
             config.archive.max_entries = n;
         }
+        if let Some(n) = number("MULTICONVERT_OFFICE_MAX_JOBS")? {
+            config.recycling.max_jobs =
+                u32::try_from(n).ok().filter(|&n| n > 0).ok_or_else(|| {
+                    Error::config(
+                        NAME,
+                        "MULTICONVERT_OFFICE_MAX_JOBS must be between 1 and 4294967295",
+                    )
+                })?;
+        }
+        if let Some(n) = bound("MULTICONVERT_OFFICE_MAX_RSS")? {
+            config.recycling.max_rss = n;
+        }
         Ok(config)
     }
 
@@ -202,6 +225,16 @@ impl Config {
     /// Sets how conversions run.
     pub fn engine(mut self, engine: Engine) -> Self {
         self.engine = engine;
+        self
+    }
+    /// Sets whether the warm workers start with the provider.
+    pub fn warm_up(mut self, now: bool) -> Self {
+        self.warm_up = now;
+        self
+    }
+    /// Sets when warm workers are recycled.
+    pub fn recycling(mut self, recycling: Recycling) -> Self {
+        self.recycling = recycling;
         self
     }
     /// Sets the Python that drives the warm workers.

@@ -35,6 +35,7 @@ pub mod warm;
 pub use config::{find_soffice, Config, Engine, INSTALL_HINT};
 pub use inspect::ArchiveLimits;
 pub use provider::Office;
+pub use warm::Recycling;
 
 /// The provider's name.
 pub const NAME: &str = "office";

@@ -110,6 +110,8 @@ impl Office {
                     soffice.clone(),
                     &config.root.join("profiles"),
                     config.concurrency,
+                    config.recycling,
+                    config.max_memory,
                 )
                 .map_err(|e| {
                     Error::new(
@@ -122,6 +124,10 @@ impl Office {
             )),
             Engine::PerCall => None,
         };
+        if let Some(warm) = warm.as_ref().filter(|_| config.warm_up) {
+            // Under a runtime, the workers start now, ahead of the first job.
+            warm.warm_up();
+        }
         Ok(Office {
             info: ProviderInfo::new(name, capabilities, poll),
             jobs,
@@ -258,7 +264,6 @@ async fn run(
                 let output = outdir.join(format!("input.{}", task.target));
                 warm.convert(
                     worker.slot(),
-                    &worker.profile(),
                     &task.input,
                     &output,
                     filter,
@@ -269,6 +274,8 @@ async fn run(
             }
             _ => None,
         };
+        // A warm worker looks after its own LibreOffice and profile.
+        let per_call = warmed.is_none();
         let converted = match warmed {
             Some(result) => result,
             None => {
@@ -311,7 +318,7 @@ async fn run(
             Err(failure) => {
                 tracing::warn!(provider = NAME, job = %id, code = failure.code(), "conversion failed");
                 // A crashed or killed soffice may leave its profile locked or damaged.
-                if !matches!(failure, Failure::Invalid(_) | Failure::NoOutput(_)) {
+                if per_call && !matches!(failure, Failure::Invalid(_) | Failure::NoOutput(_)) {
                     worker.reset().await;
                 }
                 job.fail(

@@ -290,3 +290,53 @@ async fn the_warm_engine_keeps_one_libreoffice_per_worker() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// Fifty conversions in a row on one worker recycled every twenty: the worker's LibreOffice is
+/// replaced in the background, and every job succeeds, the ones right after a recycle included.
+/// The workers start with the provider, before the first job.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_recycled_mid_run_fails_no_job() {
+    let root = tempfile::tempdir().unwrap();
+    let Some(probe) = office(root.path(), 1) else {
+        return;
+    };
+    drop(probe);
+    let office = Office::new(
+        Config::from_env()
+            .unwrap()
+            .root(root.path())
+            .concurrency(1)
+            .recycling(multiconvert_office::Recycling::default().with_max_jobs(20)),
+    )
+    .unwrap();
+    let marker = root.path().join("profiles").display().to_string();
+    let warm = std::env::var_os("MULTICONVERT_REQUIRE_SOFFICE").is_some()
+        || !soffice_pids(&marker).is_empty()
+        || {
+            tokio::time::sleep(Duration::from_secs(3)).await;
+            !soffice_pids(&marker).is_empty()
+        };
+    if warm {
+        // Started by Office::new, before any job.
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while soffice_pids(&marker).is_empty() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no LibreOffice started ahead of the first job"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    let mut generations = Vec::new();
+    for i in 0..50 {
+        let pdf = to_pdf(&office, "report.docx").await;
+        assert!(pdf.starts_with(b"%PDF-"), "job {i}");
+        let pids = soffice_pids(&marker);
+        if generations.last() != Some(&pids) && !pids.is_empty() {
+            generations.push(pids);
+        }
+    }
+    if warm {
+        assert!(generations.len() >= 2, "never recycled: {generations:?}");
+    }
+}
