@@ -32,7 +32,8 @@ pub enum Engine {
 pub struct Config {
     /// The soffice binary (`None`: `soffice`, then `libreoffice`, on `PATH`).
     pub soffice: Option<PathBuf>,
-    /// Where jobs are kept.
+    /// Where jobs and the workers' LibreOffice profiles are kept: one provider's own (two
+    /// providers on one root would run two LibreOffices on one profile).
     pub root: PathBuf,
     /// Conversions at once (default: the number of cores).
     pub concurrency: usize,

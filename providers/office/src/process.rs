@@ -299,7 +299,12 @@ pub(crate) async fn cancelled(cancel: &mut watch::Receiver<bool>) {
 pub(crate) fn kill_tree(pid: u32) {
     #[cfg(unix)]
     {
-        let Ok(pgid) = i32::try_from(pid) else {
+        // 0 (a child already reaped) would signal this process's own group.
+        let Ok(pgid) =
+            i32::try_from(pid)
+                .map_err(drop)
+                .and_then(|p| if p > 1 { Ok(p) } else { Err(()) })
+        else {
             return;
         };
         // SAFETY: kill(2) with a negative pid signals that process group and touches no memory.

@@ -26,6 +26,9 @@ use crate::process::{cancelled, kill_tree, prepare_profile, Bounds, Failure};
 /// The helper, shipped inside the crate and written beside the profiles.
 const HELPER: &str = include_str!("worker.py");
 
+/// What a worker whose LibreOffice had died while idle says (the job is sent again).
+const DEAD: &str = "LibreOffice was no longer running";
+
 /// How long a helper may take to start LibreOffice and connect to it.
 const START_LIMIT: Duration = Duration::from_secs(90);
 
@@ -312,6 +315,25 @@ impl Warm {
             return None;
         }
         let slot = slot % self.slots.len();
+        match self.run(slot, input, output, filter, bounds, cancel).await {
+            // The worker's LibreOffice had died while idle: the job never reached it, and goes
+            // to a fresh one (once).
+            Some(Err(Failure::Crashed(why))) if why == DEAD => {
+                self.run(slot, input, output, filter, bounds, cancel).await
+            }
+            other => other,
+        }
+    }
+
+    async fn run(
+        self: &Arc<Self>,
+        slot: usize,
+        input: &Path,
+        output: &Path,
+        filter: &str,
+        bounds: Bounds,
+        cancel: &mut watch::Receiver<bool>,
+    ) -> Option<Result<(), Failure>> {
         let mut held = self.slots[slot].lock().await;
         if held.is_none() {
             match self.start(&self.profile(slot)).await {
@@ -350,6 +372,20 @@ impl Warm {
                 return Some(Err(failure));
             }
         };
+        let reply: Value = serde_json::from_str(&line).unwrap_or(Value::Null);
+        if matches!(reply["code"].as_str(), Some("dead" | "crashed")) {
+            // The helper has ended: its whole group goes, a fresh one starts for the next job.
+            *held = None;
+            drop(held);
+            let dead = reply["code"] == "dead";
+            self.replace(slot, !dead);
+            let text = reply["error"].as_str().unwrap_or("LibreOffice crashed");
+            return Some(Err(Failure::Crashed(if dead {
+                DEAD.to_owned()
+            } else {
+                multiconvert_core::redact::truncate(text, 300)
+            })));
+        }
         helper.jobs += 1;
         let worn = helper.jobs >= self.recycling.max_jobs
             || self
@@ -362,7 +398,6 @@ impl Warm {
             drop(held);
             self.replace(slot, false);
         }
-        let reply: Value = serde_json::from_str(&line).unwrap_or(Value::Null);
         if reply["ok"] == true {
             return Some(Ok(()));
         }

@@ -117,11 +117,21 @@ def main():
         line = line.strip()
         if not line:
             continue
+        # LibreOffice died while idle (a crash, a kill): this job never reached it, so the
+        # provider may send it to a fresh worker. This one ends.
+        if office.poll() is not None:
+            answer(error="LibreOffice was no longer running", code="dead")
+            break
         try:
             reply = convert(desktop, json.loads(line))
         except Exception as exc:  # noqa: BLE001 - every failure is the job's answer
             text = str(getattr(exc, "Message", "") or exc) or type(exc).__name__
             reply = {"error": text[:500], "code": "uno"}
+        if office.poll() is not None:
+            # It died on this document: the job fails, this worker ends and is replaced.
+            answer(error="LibreOffice crashed on the document: " + reply.get("error", "")[:400],
+                   code="crashed")
+            break
         answer(**reply)
     # The provider closed the pipe (or died): LibreOffice goes with this worker, never orphaned.
     try:

@@ -150,7 +150,8 @@ async fn ten_conversions_in_parallel_all_complete() {
 #[tokio::test]
 async fn a_document_that_needs_more_memory_than_the_bound_fails_its_job_naming_it() {
     let root = tempfile::tempdir().unwrap();
-    let Some(office) = office(root.path(), 1) else {
+    let probe_root = tempfile::tempdir().unwrap();
+    let Some(office) = office(probe_root.path(), 1) else {
         return;
     };
     drop(office);
@@ -297,7 +298,10 @@ async fn the_warm_engine_keeps_one_libreoffice_per_worker() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_recycled_mid_run_fails_no_job() {
     let root = tempfile::tempdir().unwrap();
-    let Some(probe) = office(root.path(), 1) else {
+    // Probed on a root of its own: two providers must never share one (their workers would
+    // start two LibreOffices on one profile).
+    let probe_root = tempfile::tempdir().unwrap();
+    let Some(probe) = office(probe_root.path(), 1) else {
         return;
     };
     drop(probe);
@@ -339,4 +343,35 @@ async fn a_worker_recycled_mid_run_fails_no_job() {
     if warm {
         assert!(generations.len() >= 2, "never recycled: {generations:?}");
     }
+}
+
+/// A worker's LibreOffice killed while idle (a crash between jobs): the next job never reached
+/// it, is sent to a fresh LibreOffice and succeeds.
+#[tokio::test]
+async fn a_libreoffice_that_died_between_jobs_costs_no_job() {
+    let root = tempfile::tempdir().unwrap();
+    let Some(office) = office(root.path(), 1) else {
+        return;
+    };
+    let marker = root.path().join("profiles").display().to_string();
+    assert!(to_pdf(&office, "report.docx").await.starts_with(b"%PDF-"));
+    let before = soffice_pids(&marker);
+    if before.is_empty() {
+        assert!(
+            std::env::var_os("MULTICONVERT_REQUIRE_SOFFICE").is_none(),
+            "the warm engine did not run"
+        );
+        return; // per call: nothing stays running to kill
+    }
+    for pid in &before {
+        // SIGKILL, as a crash would end it.
+        let _ = std::process::Command::new("kill")
+            .args(["-9", &pid.to_string()])
+            .status();
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(to_pdf(&office, "table.xlsx").await.starts_with(b"%PDF-"));
+    let after = soffice_pids(&marker);
+    assert_eq!(after.len(), 1, "{after:?}");
+    assert_ne!(after, before);
 }
