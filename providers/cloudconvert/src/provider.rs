@@ -123,14 +123,37 @@ impl CloudConvert {
         }
     }
 
+    /// A `{"data": Job}` answer: the wire job and the model's, owned by this instance.
+    fn read_job(&self, body: &[u8], op: Operation) -> Result<(WireJob, Job)> {
+        let (wire, raw) = parse_job(body, op).map_err(|e| self.named(e))?;
+        let mut job = to_job(&wire, raw, op).map_err(|e| self.named(e))?;
+        job.handle.provider = self.info.name.to_string();
+        Ok((wire, job))
+    }
+
     /// A job from `url` (a show, a sync wait): the wire job and the model's.
     async fn job_at(&self, spec: RequestSpec, url: Url) -> Result<(WireJob, Job)> {
         let op = spec.operation();
         let (_, _, body) = self.call(spec, Method::GET, url, None).await?;
-        let (wire, raw) = parse_job(&body, op).map_err(|e| self.named(e))?;
-        let mut job = to_job(&wire, raw, op).map_err(|e| self.named(e))?;
-        job.handle.provider = self.info.name.to_string();
-        Ok((wire, job))
+        self.read_job(&body, op)
+    }
+
+    /// A page of `GET /jobs` with `query`: id and status of each job.
+    async fn jobs(&self, query: &[(&str, &str)], op: Operation) -> Result<Vec<Job>> {
+        let url = self.api(&["jobs"], query);
+        let (_, _, body) = self
+            .call(RequestSpec::new(op), Method::GET, url, None)
+            .await?;
+        let jobs = parse_jobs(&body, op).map_err(|e| self.named(e))?;
+        Ok(jobs
+            .iter()
+            .map(|wire| {
+                Job::new(
+                    JobHandle::new(self.info.name.clone(), wire.id.clone()),
+                    status(wire.status.as_deref()),
+                )
+            })
+            .collect())
     }
 
     async fn get_wire(&self, id: &str, op: Operation) -> Result<(WireJob, Job)> {
@@ -147,12 +170,7 @@ impl CloudConvert {
 
     /// The jobs tagged `tag` (`GET /jobs?filter[tag]=…`), newest first as the API lists them.
     pub async fn find_by_tag(&self, tag: &str) -> Result<Vec<Job>> {
-        let url = self.api(&["jobs"], &[("filter[tag]", tag)]);
-        let (_, _, body) = self
-            .call(RequestSpec::new(Operation::Submit), Method::GET, url, None)
-            .await?;
-        let jobs = parse_jobs(&body, Operation::Submit).map_err(|e| self.named(e))?;
-        Ok(jobs.iter().map(|w| self.summary(w)).collect())
+        self.jobs(&[("filter[tag]", tag)], Operation::Submit).await
     }
 
     /// A page of jobs (`GET /jobs`), optionally only those of `status` (`waiting`,
@@ -166,19 +184,7 @@ impl CloudConvert {
         if let Some(p) = &page {
             query.push(("page", p.as_str()));
         }
-        let url = self.api(&["jobs"], &query);
-        let (_, _, body) = self
-            .call(RequestSpec::new(Operation::Poll), Method::GET, url, None)
-            .await?;
-        let jobs = parse_jobs(&body, Operation::Poll).map_err(|e| self.named(e))?;
-        Ok(jobs.iter().map(|w| self.summary(w)).collect())
-    }
-
-    fn summary(&self, wire: &WireJob) -> Job {
-        Job::new(
-            JobHandle::new(self.info.name.clone(), wire.id.clone()),
-            status(wire.status.as_deref()),
-        )
+        self.jobs(&query, Operation::Poll).await
     }
 
     /// `POST /jobs`: work starts as soon as its inputs are there, and nothing deduplicates it,
@@ -189,10 +195,7 @@ impl CloudConvert {
         let (_, _, bytes) = self
             .call(spec, Method::POST, self.api(&["jobs"], &[]), Some(body))
             .await?;
-        let (wire, raw) = parse_job(&bytes, op).map_err(|e| self.named(e))?;
-        let mut job = to_job(&wire, raw, op).map_err(|e| self.named(e))?;
-        job.handle.provider = self.info.name.to_string();
-        Ok((wire, job))
+        self.read_job(&bytes, op)
     }
 
     /// The job tagged `tag`, read whole, when one exists.

@@ -26,9 +26,6 @@ use crate::process::{cancelled, kill_tree, prepare_profile, Bounds, Failure};
 /// The helper, shipped inside the crate and written beside the profiles.
 const HELPER: &str = include_str!("worker.py");
 
-/// What a worker whose LibreOffice had died while idle says (the job is sent again).
-const DEAD: &str = "LibreOffice was no longer running";
-
 /// How long a helper may take to start LibreOffice and connect to it.
 const START_LIMIT: Duration = Duration::from_secs(90);
 
@@ -73,6 +70,14 @@ pub async fn python_has_uno(python: &Path) -> bool {
         tokio::time::timeout(Duration::from_secs(30), command.status()).await,
         Ok(Ok(status)) if status.success()
     )
+}
+
+/// What one try of a job on a worker came to.
+enum Attempt {
+    /// The job ran (or failed) on this worker.
+    Done(Result<(), Failure>),
+    /// The worker's LibreOffice had died before the job reached it.
+    Dead,
 }
 
 /// Why a worker did not start.
@@ -315,13 +320,22 @@ impl Warm {
             return None;
         }
         let slot = slot % self.slots.len();
-        match self.run(slot, input, output, filter, bounds, cancel).await {
+        match self
+            .run(slot, input, output, filter, bounds, cancel)
+            .await?
+        {
+            Attempt::Done(result) => Some(result),
             // The worker's LibreOffice had died while idle: the job never reached it, and goes
             // to a fresh one (once).
-            Some(Err(Failure::Crashed(why))) if why == DEAD => {
-                self.run(slot, input, output, filter, bounds, cancel).await
-            }
-            other => other,
+            Attempt::Dead => match self
+                .run(slot, input, output, filter, bounds, cancel)
+                .await?
+            {
+                Attempt::Done(result) => Some(result),
+                Attempt::Dead => Some(Err(Failure::Crashed(
+                    "LibreOffice was no longer running".into(),
+                ))),
+            },
         }
     }
 
@@ -333,7 +347,7 @@ impl Warm {
         filter: &str,
         bounds: Bounds,
         cancel: &mut watch::Receiver<bool>,
-    ) -> Option<Result<(), Failure>> {
+    ) -> Option<Attempt> {
         let mut held = self.slots[slot].lock().await;
         if held.is_none() {
             match self.start(&self.profile(slot)).await {
@@ -343,7 +357,7 @@ impl Warm {
                     self.off.store(true, Ordering::Relaxed);
                     return None;
                 }
-                Err(Start::Failed(failure)) => return Some(Err(failure)),
+                Err(Start::Failed(failure)) => return Some(Attempt::Done(Err(failure))),
             }
         }
         let helper = held.as_mut().expect("started above");
@@ -369,7 +383,7 @@ impl Warm {
                 *held = None;
                 drop(held);
                 self.replace(slot, true);
-                return Some(Err(failure));
+                return Some(Attempt::Done(Err(failure)));
             }
         };
         let reply: Value = serde_json::from_str(&line).unwrap_or(Value::Null);
@@ -379,12 +393,13 @@ impl Warm {
             drop(held);
             let dead = reply["code"] == "dead";
             self.replace(slot, !dead);
+            if dead {
+                return Some(Attempt::Dead);
+            }
             let text = reply["error"].as_str().unwrap_or("LibreOffice crashed");
-            return Some(Err(Failure::Crashed(if dead {
-                DEAD.to_owned()
-            } else {
-                multiconvert_core::redact::truncate(text, 300)
-            })));
+            return Some(Attempt::Done(Err(Failure::Crashed(
+                multiconvert_core::redact::truncate(text, 300),
+            ))));
         }
         helper.jobs += 1;
         let worn = helper.jobs >= self.recycling.max_jobs
@@ -399,19 +414,19 @@ impl Warm {
             self.replace(slot, false);
         }
         if reply["ok"] == true {
-            return Some(Ok(()));
+            return Some(Attempt::Done(Ok(())));
         }
         let text = reply["error"]
             .as_str()
             .unwrap_or("LibreOffice gave no answer");
         let text = multiconvert_core::redact::truncate(text, 300);
         // The worker lives on (its profile too): the job wrote nothing.
-        Some(Err(match reply["code"].as_str() {
+        Some(Attempt::Done(Err(match reply["code"].as_str() {
             Some("load") => {
                 Failure::NoOutput(format!("LibreOffice could not load the document: {text}"))
             }
             _ => Failure::NoOutput(format!("LibreOffice failed: {text}")),
-        }))
+        })))
     }
 }
 
