@@ -417,6 +417,15 @@ impl Failover {
         }
     }
 
+    /// A job `owner` answered for `handle`, as the router hands it on: named for its owner,
+    /// with the handle's meta, its outputs tagged.
+    fn owned(owner: &dyn ConversionProvider, handle: &JobHandle, mut job: Job) -> Job {
+        job.handle.provider = owner.info().name.to_string();
+        job.handle.meta.extend(handle.meta.clone());
+        Failover::tag(&mut job);
+        job
+    }
+
     /// Tags outputs with their owner, so `download` finds it.
     fn tag(job: &mut Job) {
         for output in &mut job.outputs {
@@ -439,11 +448,8 @@ impl ConversionProvider for Failover {
 
     async fn poll(&self, handle: &JobHandle) -> Result<Job> {
         let owner = self.owner(&handle.provider, Operation::Poll)?;
-        let mut job = owner.poll(handle).await?;
-        job.handle.provider = owner.info().name.to_string();
-        job.handle.meta.extend(handle.meta.clone());
-        Failover::tag(&mut job);
-        Ok(job)
+        let job = owner.poll(handle).await?;
+        Ok(Failover::owned(owner.as_ref(), handle, job))
     }
 
     async fn wait_blocking(&self, handle: &JobHandle, within: Duration) -> Option<Result<Job>> {
@@ -452,12 +458,7 @@ impl ConversionProvider for Failover {
             Err(e) => return Some(Err(e)),
         };
         let answer = owner.wait_blocking(handle, within).await?;
-        Some(answer.map(|mut job| {
-            job.handle.provider = owner.info().name.to_string();
-            job.handle.meta.extend(handle.meta.clone());
-            Failover::tag(&mut job);
-            job
-        }))
+        Some(answer.map(|job| Failover::owned(owner.as_ref(), handle, job)))
     }
 
     /// Tries each member's parser: the first that accepts the callback names the owner. A

@@ -929,7 +929,6 @@ fn next_ready(shared: &Shared, id: &str) -> Option<Next> {
     Some(match next {
         Some(name) => Next::Run(name),
         None if job.tasks.iter().all(|t| terminal(&t.status)) => Next::Ended,
-        None if job.tasks.iter().any(|t| t.status == "processing") => Next::Wait,
         None => Next::Wait,
     })
 }
