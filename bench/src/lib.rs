@@ -5,6 +5,7 @@
 
 pub mod clients;
 pub mod measure;
+pub mod report;
 pub mod saving;
 
 use std::path::Path;

@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use multiconvert_core::{
@@ -65,10 +66,12 @@ impl std::fmt::Debug for Office {
     }
 }
 
-/// A job whose conversions are under way: how to cancel it, and its task.
+/// A job whose conversions are under way: how to cancel it, its task, and when it has ended.
 struct Running {
     cancel: watch::Sender<bool>,
     task: Option<tokio::task::JoinHandle<()>>,
+    /// Turns true once the job's outcome is recorded (its sender dropped: the task is gone).
+    ended: watch::Receiver<bool>,
 }
 
 /// One conversion of a job.
@@ -98,9 +101,9 @@ impl Office {
             .with_formats(Modules::detect(&soffice).table());
         // A document takes a second or more: poll at a walk.
         let poll = PollPolicy::default()
-            .with_initial_interval(std::time::Duration::from_millis(200))
-            .with_min_interval(std::time::Duration::from_millis(100))
-            .with_max_interval(std::time::Duration::from_secs(1))
+            .with_initial_interval(Duration::from_millis(200))
+            .with_min_interval(Duration::from_millis(100))
+            .with_max_interval(Duration::from_secs(1))
             .with_factor(1.5)
             .with_deadline(config.deadline * 4);
         let warm = match config.engine {
@@ -165,11 +168,10 @@ impl Office {
                     .arg("--version")
                     .stdin(std::process::Stdio::null())
                     .kill_on_drop(true);
-                let output =
-                    tokio::time::timeout(std::time::Duration::from_secs(30), command.output())
-                        .await
-                        .ok()?
-                        .ok()?;
+                let output = tokio::time::timeout(Duration::from_secs(30), command.output())
+                    .await
+                    .ok()?
+                    .ok()?;
                 String::from_utf8_lossy(&output.stdout)
                     .lines()
                     .map(str::trim)
@@ -340,28 +342,36 @@ async fn run(
     }
 }
 
-/// The file soffice wrote for `task`: there, non-empty, and of the target's format.
+/// The file soffice wrote for `task`: there, non-empty, and of the target's format (its first
+/// bytes are read, not the whole file: an output can be large).
 async fn verify(outdir: &Path, task: &Task) -> Result<PathBuf, Failure> {
+    use tokio::io::AsyncReadExt;
     let expected = outdir.join(format!("input.{}", task.target));
-    let bytes = match tokio::fs::read(&expected).await {
-        Ok(b) => b,
-        Err(_) => {
-            return Err(Failure::NoOutput(format!(
-                "LibreOffice wrote no {} file (it may not convert this {} file)",
-                task.target, task.source
-            )))
-        }
+    let no_output = || {
+        Failure::NoOutput(format!(
+            "LibreOffice wrote no {} file (it may not convert this {} file)",
+            task.target, task.source
+        ))
     };
-    if bytes.is_empty() {
+    let file = tokio::fs::File::open(&expected)
+        .await
+        .map_err(|_| no_output())?;
+    let magic = magic(&task.target).unwrap_or_default();
+    let mut head = Vec::with_capacity(magic.len().max(1));
+    // One byte past the magic at least, so an empty file is told apart.
+    let wanted = magic.len().max(1) as u64;
+    file.take(wanted)
+        .read_to_end(&mut head)
+        .await
+        .map_err(|_| no_output())?;
+    if head.is_empty() {
         return Err(Failure::Invalid("LibreOffice wrote an empty file".into()));
     }
-    if let Some(magic) = magic(&task.target) {
-        if !bytes.starts_with(magic) {
-            return Err(Failure::Invalid(format!(
-                "the file LibreOffice wrote is not a {} file",
-                task.target
-            )));
-        }
+    if !head.starts_with(magic) {
+        return Err(Failure::Invalid(format!(
+            "the file LibreOffice wrote is not a {} file",
+            task.target
+        )));
     }
     Ok(expected)
 }
@@ -457,11 +467,13 @@ impl ConversionProvider for Office {
             });
         }
         let (cancel_tx, cancel_rx) = watch::channel(false);
+        let (ended_tx, ended) = watch::channel(false);
         lock(&self.running).insert(
             id.clone(),
             Running {
                 cancel: cancel_tx,
                 task: None,
+                ended,
             },
         );
         let running = self.running.clone();
@@ -476,6 +488,7 @@ impl ConversionProvider for Office {
         let task = tokio::spawn(async move {
             run(runner, job_id.clone(), dir, tasks, cancel_rx).await;
             lock(&running).remove(&job_id);
+            let _ = ended_tx.send(true);
         });
         if let Some(entry) = lock(&self.running).get_mut(&id) {
             entry.task = Some(task);
@@ -495,6 +508,16 @@ impl ConversionProvider for Office {
         self.jobs.poll(handle).await
     }
 
+    /// Waits on the job's own task when it runs in this process, so a warm conversion of a few
+    /// tens of milliseconds is seen as it ends, not at the next poll; `None` for a job this
+    /// process is not running (another process's, or one already ended), which a poll answers.
+    async fn wait_blocking(&self, handle: &JobHandle, within: Duration) -> Option<Result<Job>> {
+        let mut ended = lock(&self.running).get(&handle.id)?.ended.clone();
+        // A closed channel means the task is gone: the poll below tells how the job ended.
+        let _ = tokio::time::timeout(within, ended.wait_for(|ended| *ended)).await;
+        Some(self.poll(handle).await)
+    }
+
     fn webhook(&self, _: &WebhookRequest) -> Result<WebhookEvent> {
         Err(self.jobs.error(
             ErrorKind::WebhookRejected,
@@ -511,7 +534,7 @@ impl ConversionProvider for Office {
             let _ = running.cancel.send(true);
             if let Some(task) = running.task {
                 // Killing the process tree ends the task at once; never wait without bound.
-                let _ = tokio::time::timeout(std::time::Duration::from_secs(10), task).await;
+                let _ = tokio::time::timeout(Duration::from_secs(10), task).await;
             }
         }
         self.jobs.delete(handle).await

@@ -376,3 +376,34 @@ async fn a_libreoffice_that_died_between_jobs_costs_no_job() {
     assert_eq!(after.len(), 1, "{after:?}");
     assert_ne!(after, before);
 }
+
+/// A job this process runs is seen the moment it ends, not at the next poll: with a minute
+/// between polls, the wait still returns with the first document.
+#[tokio::test]
+async fn a_wait_returns_when_the_job_ends_not_at_the_next_poll() {
+    let root = tempfile::tempdir().unwrap();
+    let Some(office) = office(root.path(), 1) else {
+        return;
+    };
+    let slow = multiconvert_core::PollPolicy::default()
+        .with_initial_interval(Duration::from_secs(60))
+        .with_min_interval(Duration::from_secs(60))
+        .with_max_interval(Duration::from_secs(60))
+        .with_deadline(Duration::from_secs(600));
+    let request = JobRequest::new(
+        Input::path(samples().join("report.docx")),
+        Conversion::to("pdf"),
+    );
+    let handle = office.submit(&request).await.unwrap();
+    let job = tokio::time::timeout(Duration::from_secs(45), office.wait(&handle, &slow))
+        .await
+        .expect("the wait sat out a poll interval after the job ended")
+        .unwrap();
+    assert_eq!(job.status, JobStatus::Completed, "{:?}", job.messages);
+    // A job this process is not running (here: one already ended) is answered by a poll.
+    let again = tokio::time::timeout(Duration::from_secs(5), office.wait(&handle, &slow))
+        .await
+        .expect("an ended job waited a poll interval")
+        .unwrap();
+    assert_eq!(again.status, JobStatus::Completed);
+}
