@@ -6,7 +6,7 @@
 //! `cargo bench -p multiconvert-bench --bench office`. Writes its section of
 //! `docs/benchmarks.md`. Knobs: `MC_BENCH_DOCS` (documents per round for the warm contenders,
 //! default 40), `MC_BENCH_COLD_DOCS` (for the ones that start LibreOffice per document, default
-//! 6), `MC_BENCH_ROUNDS` (default 3), `MC_BENCH_CONCURRENCY` (default `1,2`),
+//! 4), `MC_BENCH_ROUNDS` (default 3), `MC_BENCH_CONCURRENCY` (default `1,2`),
 //! `MC_BENCH_CONTENDERS` (default `warm,percall,soffice,unoserver`), `MC_BENCH_UNOSERVER` (a directory holding `unoserver` and
 //! `unoconvert`; otherwise the bench makes a virtualenv under the target directory on Debian's
 //! `/usr/bin/python3`, whose `python3-uno` unoserver needs, and installs unoserver 3.7 from PyPI
@@ -16,7 +16,7 @@
 //! timing, and all run in every round, in a rotating order, so none always gets the warmer page
 //! cache. Each lane converts one document after another; a document's latency is its own
 //! conversion, the rate is documents over the round's wall time. Peak RSS per worker is sampled
-//! from `/proc` every 50 ms: the largest sum over one process group (a warm worker is its
+//! from `/proc` every 200 ms (peaks are `VmHWM`, so a long-lived process loses none between samples): the largest sum over one process group (a warm worker is its
 //! helper and its LibreOffice; unoserver is its server and its LibreOffice, its clients not
 //! counted) of each process's peak (`VmHWM`, reset when each document's rounds begin).
 
@@ -421,7 +421,7 @@ impl Sampler {
                     *peak = (*peak).max(largest);
                 }
             }
-            std::thread::sleep(Duration::from_millis(50));
+            std::thread::sleep(Duration::from_millis(200));
         }
     }
 }
@@ -593,7 +593,7 @@ async fn main() {
         println!("office bench: LibreOffice is not installed; nothing measured");
         return;
     };
-    let (warm_docs, cold_docs) = (count("MC_BENCH_DOCS", 40), count("MC_BENCH_COLD_DOCS", 6));
+    let (warm_docs, cold_docs) = (count("MC_BENCH_DOCS", 40), count("MC_BENCH_COLD_DOCS", 4));
     let rounds = multiconvert_bench::bench_rounds(3);
     let scratch = tempfile::tempdir().expect("tempdir");
     let root = scratch.path();
@@ -635,7 +635,11 @@ async fn main() {
             .arg("--version")
             .output()
             .ok()
-            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+            .map(|o| {
+                let said = String::from_utf8_lossy(&o.stdout);
+                let said = said.trim();
+                said.strip_prefix("unoserver ").unwrap_or(said).to_owned()
+            })
             .filter(|v| !v.is_empty())
     };
     let unoserver_version = unoserver.as_deref().and_then(version);
@@ -712,7 +716,9 @@ async fn main() {
         for (who, (r, home)) in &running {
             for (d, doc) in docs.iter().enumerate() {
                 for lane in 0..lanes {
-                    let deadline = Instant::now() + Duration::from_secs(60);
+                    // Only the first document may meet a server still starting.
+                    let patience = if d == 0 { 60 } else { 0 };
+                    let deadline = Instant::now() + Duration::from_secs(patience);
                     let out = home.join(format!("warm-{d}-{lane}"));
                     let mut first = None;
                     loop {
@@ -729,6 +735,8 @@ async fn main() {
                             }
                         }
                     }
+                    // A server this document took down is restarted now, and counted against it.
+                    *restarts.entry((lanes, d)).or_default() += r.revive();
                 }
             }
         }
@@ -764,6 +772,7 @@ async fn main() {
                             failed.insert(key, e);
                         }
                     }
+                    *restarts.entry((lanes, d)).or_default() += r.revive();
                     sampler.idle();
                     let _ = std::fs::remove_dir_all(&out);
                 }
@@ -831,7 +840,7 @@ fn render(r: &Report) -> String {
          the ones that start it per document; {rounds} rounds in a rotating order; docs/min is the median \
          round, p50 and p95 are over every document of every round (a document's own conversion: \
          submit to completed for the provider, the client process for `unoconvert`).\n\
-         - Peak RSS per worker: sampled every 50 ms, the largest process group's sum of its processes' \
+         - Peak RSS per worker: sampled every 200 ms (each process's `VmHWM`, so nothing is lost between samples but a short-lived LibreOffice's last 200 ms), the largest process group's sum of its processes' \
          peaks (a warm worker: its helper and its LibreOffice; unoserver: its server and its LibreOffice, \
          not its clients; per call: that call's LibreOffice).\n",
         report::machine(),

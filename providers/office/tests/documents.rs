@@ -407,3 +407,223 @@ async fn a_wait_returns_when_the_job_ends_not_at_the_next_poll() {
         .unwrap();
     assert_eq!(again.status, JobStatus::Completed);
 }
+
+/// A spreadsheet of `rows` × 50 identical cells in a few hundred bytes: loading and laying it out
+/// keeps LibreOffice busy for minutes, as the documents users report spinning at 100 % do.
+fn endless_sheet(rows: usize) -> Vec<u8> {
+    format!(
+        r#"<?xml version="1.0" encoding="UTF-8"?>
+<office:document xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0" xmlns:table="urn:oasis:names:tc:opendocument:xmlns:table:1.0" xmlns:text="urn:oasis:names:tc:opendocument:xmlns:text:1.0" office:version="1.2" office:mimetype="application/vnd.oasis.opendocument.spreadsheet">
+<office:body><office:spreadsheet><table:table table:name="Slow">
+<table:table-column table:number-columns-repeated="50"/>
+<table:table-row table:number-rows-repeated="{rows}"><table:table-cell table:number-columns-repeated="50" office:value-type="string"><text:p>slow</text:p></table:table-cell></table:table-row>
+</table:table></office:spreadsheet></office:body></office:document>
+"#
+    )
+    .into_bytes()
+}
+
+/// A text document whose Basic macro, bound to its load event, writes `marker`.
+fn macro_document(marker: &std::path::Path) -> Vec<u8> {
+    format!(
+        r#"<?xml version="1.0" encoding="UTF-8"?>
+<office:document xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0" xmlns:text="urn:oasis:names:tc:opendocument:xmlns:text:1.0" xmlns:script="urn:oasis:names:tc:opendocument:xmlns:script:1.0" xmlns:ooo="http://openoffice.org/2004/office" xmlns:xlink="http://www.w3.org/1999/xlink" xmlns:dom="http://www.w3.org/2001/xml-events" office:version="1.2" office:mimetype="application/vnd.oasis.opendocument.text">
+<office:scripts>
+<office:script script:language="ooo:Basic">
+<ooo:libraries>
+<ooo:library-embedded ooo:name="Standard">
+<ooo:module ooo:name="Opened">
+<ooo:source-code>Sub Main
+  Dim n As Integer
+  n = FreeFile()
+  Open "{}" For Output As #n
+  Print #n, "the macro ran"
+  Close #n
+End Sub
+</ooo:source-code>
+</ooo:module>
+</ooo:library-embedded>
+</ooo:libraries>
+</office:script>
+<office:event-listeners>
+<script:event-listener script:language="ooo:script" script:event-name="dom:load" xlink:href="vnd.sun.star.script:Standard.Opened.Main?language=Basic&amp;location=document" xlink:type="simple"/>
+</office:event-listeners>
+</office:scripts>
+<office:body><office:text><text:p>A document with a macro on open.</text:p></office:text></office:body>
+</office:document>
+"#,
+        marker.display()
+    )
+    .into_bytes()
+}
+
+/// The code a failed conversion reports.
+async fn failed_with(office: &Office, request: &JobRequest) -> String {
+    let job = office
+        .convert(request, &office.info().poll_policy)
+        .await
+        .map(|job| format!("completed: {:?}", job.status))
+        .unwrap_or_else(|e| e.provider_code().unwrap_or("none").to_owned());
+    job
+}
+
+/// Every way a document can go wrong, one after another on one warm worker, and after each the
+/// next job succeeds: a document that keeps LibreOffice busy past the deadline (killed, the worker
+/// comes back), a LibreOffice that crashes mid-conversion, a zip bomb and a password-protected
+/// docx (refused before the engine), and a document whose macro would write a file (it does not:
+/// the macro is proved to run in a LibreOffice that allows macros).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_warm_path_survives_each_hostile_document_and_takes_the_next_job() {
+    let root = tempfile::tempdir().unwrap();
+    let Some(probe) = office(&root.path().join("probe"), 1) else {
+        return;
+    };
+    drop(probe);
+    if !warm_engine_runs().await {
+        return;
+    }
+    let office = Office::new(
+        Config::from_env()
+            .unwrap()
+            .root(root.path().join("office"))
+            .concurrency(1)
+            .deadline(Duration::from_secs(8)),
+    )
+    .unwrap();
+    let marker = root.path().join("office/profiles").display().to_string();
+    let next_job_succeeds = |after: &'static str| {
+        let office = &office;
+        async move {
+            let pdf = to_pdf(office, "report.docx").await;
+            assert!(pdf.starts_with(b"%PDF-"), "the job after {after}");
+        }
+    };
+    next_job_succeeds("nothing").await;
+
+    // Busy past the deadline: the job fails as such, its LibreOffice is gone, the worker returns.
+    let slow = JobRequest::new(
+        Input::bytes(endless_sheet(400_000), "slow.fods"),
+        Conversion::to("pdf"),
+    );
+    let first = soffice_pids(&marker);
+    assert_eq!(failed_with(&office, &slow).await, "deadline");
+    assert!(
+        first.iter().all(|pid| !soffice_pids(&marker).contains(pid)),
+        "the LibreOffice past its deadline still runs"
+    );
+    next_job_succeeds("a deadline").await;
+
+    // A crash mid-conversion (SIGSEGV, as a faulting LibreOffice gets): that job alone fails.
+    let handle = office.submit(&slow).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let busy = soffice_pids(&marker);
+    assert_eq!(busy.len(), 1, "{busy:?}");
+    let _ = std::process::Command::new("kill")
+        .args(["-SEGV", &busy[0].to_string()])
+        .status();
+    let job = office
+        .wait(&handle, &office.info().poll_policy)
+        .await
+        .unwrap();
+    assert_eq!(job.status, JobStatus::Failed);
+    assert_eq!(
+        job.messages.first().and_then(|m| m.code.as_deref()),
+        Some("crashed"),
+        "{:?}",
+        job.messages
+    );
+    next_job_succeeds("a crash").await;
+
+    // Refused before LibreOffice sees them.
+    for (name, code) in [
+        ("bomb.docx", "archive_limit"),
+        ("locked.docx", "password_protected"),
+    ] {
+        let request = JobRequest::new(Input::path(samples().join(name)), Conversion::to("pdf"));
+        let e = office.submit(&request).await.unwrap_err();
+        assert_eq!(e.provider_code(), Some(code), "{name}: {e}");
+        next_job_succeeds(name).await;
+    }
+
+    // A macro on open: never run here, so its file never appears.
+    let written = root.path().join("the-macro-ran.txt");
+    let document = macro_document(&written);
+    let request = JobRequest::new(
+        Input::bytes(document.clone(), "opened.fodt"),
+        Conversion::to("pdf"),
+    );
+    let job = office
+        .convert(&request, &office.info().poll_policy)
+        .await
+        .unwrap();
+    assert_eq!(job.status, JobStatus::Completed, "{:?}", job.messages);
+    assert!(
+        !written.exists(),
+        "the document's macro ran in the warm worker"
+    );
+    next_job_succeeds("a macro document").await;
+
+    // The same document loaded by a LibreOffice told to run macros (MacroExecutionMode 4,
+    // ALWAYS_EXECUTE_NO_WARN, in a visible frame) does write the file: the fixture's macro is
+    // real, and the warm worker is what kept it from running.
+    let allowed = root.path().join("allowed");
+    std::fs::create_dir_all(&allowed).unwrap();
+    std::fs::write(allowed.join("opened.fodt"), &document).unwrap();
+    let mut python = tokio::process::Command::new("/usr/bin/python3")
+        .arg("-c")
+        .arg(RUN_MACROS)
+        .arg(office.soffice())
+        .arg(allowed.join("profile"))
+        .arg(format!("multiconvert-allowed-{}", std::process::id()))
+        .arg(allowed.join("opened.fodt"))
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .process_group(0)
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let ended = tokio::time::timeout(Duration::from_secs(90), python.wait()).await;
+    if let Some(pid) = python.id() {
+        // Its LibreOffice is in its group.
+        let _ = std::process::Command::new("kill")
+            .args(["-9", "--", &format!("-{pid}")])
+            .status();
+    }
+    let _ = python.wait().await;
+    assert!(
+        matches!(ended, Ok(Ok(status)) if status.success()),
+        "the macro-running LibreOffice did not load the document: {ended:?}"
+    );
+    assert!(
+        written.exists(),
+        "the fixture's macro did not run even where macros are allowed: it proves nothing"
+    );
+}
+
+/// Loads a document with macros allowed: `python3 -c RUN_MACROS SOFFICE PROFILE PIPE DOCUMENT`.
+const RUN_MACROS: &str = r#"
+import subprocess, sys, time, uno
+from com.sun.star.beans import PropertyValue
+soffice, profile, pipe, document = sys.argv[1:5]
+def start():
+    return subprocess.Popen([soffice, "--headless", "--norestore", "--nologo", "--nodefault",
+        "--nolockcheck", "-env:UserInstallation=" + uno.systemPathToFileUrl(profile),
+        "--accept=pipe,name=%s;urp;" % pipe], stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+office = start()
+local = uno.getComponentContext()
+resolver = local.ServiceManager.createInstanceWithContext("com.sun.star.bridge.UnoUrlResolver", local)
+for _ in range(600):
+    if office.poll() is not None:
+        office = start()  # a fresh profile makes the first start exit 81
+    try:
+        ctx = resolver.resolve("uno:pipe,name=%s;urp;StarOffice.ComponentContext" % pipe)
+        break
+    except Exception:
+        time.sleep(0.1)
+desktop = ctx.ServiceManager.createInstanceWithContext("com.sun.star.frame.Desktop", ctx)
+mode = PropertyValue()
+mode.Name, mode.Value = "MacroExecutionMode", 4
+desktop.loadComponentFromURL(uno.systemPathToFileUrl(document), "_blank", 0, (mode,))
+"#;
