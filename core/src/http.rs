@@ -20,6 +20,7 @@ use tokio::time::Instant;
 
 use crate::error::{Delivery, Error, ErrorKind, Operation, Result};
 use crate::model::Output;
+use crate::pace::RequestBudget;
 use crate::provider::ByteStream;
 use crate::tap::HttpTap;
 
@@ -302,6 +303,7 @@ pub struct HttpConfig {
     pub user_agent: String,
     client_builder: Option<ClientFactory>,
     tap: Option<Arc<dyn HttpTap>>,
+    budget: Option<RequestBudget>,
 }
 
 impl Default for HttpConfig {
@@ -312,6 +314,7 @@ impl Default for HttpConfig {
             user_agent: concat!("multiconvert/", env!("CARGO_PKG_VERSION")).to_owned(),
             client_builder: None,
             tap: None,
+            budget: None,
         }
     }
 }
@@ -324,6 +327,7 @@ impl fmt::Debug for HttpConfig {
             .field("user_agent", &self.user_agent)
             .field("custom_client", &self.client_builder.is_some())
             .field("tapped", &self.tap.is_some())
+            .field("budget", &self.budget.as_ref().map(RequestBudget::rate))
             .finish()
     }
 }
@@ -362,7 +366,21 @@ impl HttpConfig {
         self.tap = Some(tap);
         self
     }
+    /// Sends every request (each attempt of it) within `budget`, shared with every other client
+    /// given the same budget; a `429` pauses them all for its `Retry-After` (see
+    /// [`pace`](crate::pace)).
+    pub fn with_budget(mut self, budget: RequestBudget) -> Self {
+        self.budget = Some(budget);
+        self
+    }
+    /// The request budget, if any.
+    pub fn budget(&self) -> Option<&RequestBudget> {
+        self.budget.as_ref()
+    }
 }
+
+/// How long a `429` without `Retry-After` holds the instance's budget back.
+const RATE_LIMITED_PAUSE: Duration = Duration::from_secs(1);
 
 /// A provider's HTTP client: the retry loop and the guarded/open client pair.
 #[derive(Clone)]
@@ -444,6 +462,9 @@ impl HttpClient {
                 .timeout
                 .unwrap_or_else(|| self.config.timeouts.of(spec.phase));
             let request = build(client)?.timeout(timeout);
+            if let Some(budget) = &self.config.budget {
+                budget.acquire().await;
+            }
             let outcome = match &self.config.tap {
                 None => request.send().await,
                 Some(tap) => crate::tap::send(client, request, tap.as_ref()).await,
@@ -460,6 +481,12 @@ impl HttpClient {
                     Some((kind, delivery_of(e), None))
                 }
             };
+            if let (Some(budget), Some((ErrorKind::RateLimited, Delivery::Answered, after))) =
+                (&self.config.budget, &verdict)
+            {
+                // The vendor's limit is the account's: every request of the instance waits.
+                budget.pause(after.unwrap_or(RATE_LIMITED_PAUSE)).await;
+            }
             let Some((kind, delivery, after)) = verdict else {
                 // A delete sent again after an attempt that may have done it, now answered "not
                 // found", found its own work: the job is gone, as asked.

@@ -30,6 +30,7 @@ pub mod error;
 pub mod failover;
 pub mod http;
 pub mod model;
+pub mod pace;
 pub mod poll;
 pub mod provider;
 #[cfg(feature = "axum")]

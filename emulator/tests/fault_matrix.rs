@@ -896,10 +896,24 @@ async fn the_fault_matrix_holds_and_matches_its_doc() {
     if written != doc {
         let fresh = std::env::temp_dir().join("reliability.md");
         std::fs::write(&fresh, &doc).unwrap();
+        // The lines that differ, in the failure itself: CI's temporary directory is gone after.
+        let (old, new): (Vec<&str>, Vec<&str>) = (written.lines().collect(), doc.lines().collect());
+        let differing: Vec<String> = old
+            .iter()
+            .filter(|l| !new.contains(l))
+            .map(|l| format!("- {l}"))
+            .chain(
+                new.iter()
+                    .filter(|l| !old.contains(l))
+                    .map(|l| format!("+ {l}")),
+            )
+            .take(20)
+            .collect();
         panic!(
             "docs/reliability.md differs from what the suite found (written to {}); \
-             rerun with MULTICONVERT_UPDATE_DOCS=1 if the change is intended",
-            fresh.display()
+             rerun with MULTICONVERT_UPDATE_DOCS=1 if the change is intended:\n{}",
+            fresh.display(),
+            differing.join("\n")
         );
     }
 }

@@ -583,13 +583,12 @@ async fn the_warm_path_survives_each_hostile_document_and_takes_the_next_job() {
         .kill_on_drop(true)
         .spawn()
         .unwrap();
+    // The group outlives the script (its LibreOffice stays in it): kill it by the id it had.
+    let group = python.id().expect("just spawned");
     let ended = tokio::time::timeout(Duration::from_secs(90), python.wait()).await;
-    if let Some(pid) = python.id() {
-        // Its LibreOffice is in its group.
-        let _ = std::process::Command::new("kill")
-            .args(["-9", "--", &format!("-{pid}")])
-            .status();
-    }
+    let _ = std::process::Command::new("kill")
+        .args(["-9", "--", &format!("-{group}")])
+        .status();
     let _ = python.wait().await;
     assert!(
         matches!(ended, Ok(Ok(status)) if status.success()),
