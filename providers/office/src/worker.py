@@ -28,6 +28,7 @@ try:
     import uno
     from com.sun.star.beans import PropertyValue
     from com.sun.star.connection import NoConnectException
+    from com.sun.star.lang import DisposedException
 except ImportError as exc:
     # This Python cannot drive LibreOffice: the provider converts per call instead.
     answer(unavailable="python3-uno is not importable here: %s" % exc)
@@ -124,6 +125,16 @@ def main():
             break
         try:
             reply = convert(desktop, json.loads(line))
+        except DisposedException as exc:
+            # The bridge to LibreOffice is gone: it died (or is dying, in its crash handler) on
+            # this document, and this worker cannot go on with it either way.
+            try:
+                office.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                pass
+            answer(error="LibreOffice crashed on the document: " + str(exc.Message)[:400],
+                   code="crashed")
+            break
         except Exception as exc:  # noqa: BLE001 - every failure is the job's answer
             text = str(getattr(exc, "Message", "") or exc) or type(exc).__name__
             reply = {"error": text[:500], "code": "uno"}

@@ -586,6 +586,12 @@ async fn the_warm_path_survives_each_hostile_document_and_takes_the_next_job() {
     // The group outlives the script (its LibreOffice stays in it): kill it by the id it had.
     let group = python.id().expect("just spawned");
     let ended = tokio::time::timeout(Duration::from_secs(90), python.wait()).await;
+    // The load event's macro may run just after the load returns (seen on a loaded machine):
+    // give it time before its LibreOffice goes.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while !written.exists() && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     let _ = std::process::Command::new("kill")
         .args(["-9", "--", &format!("-{group}")])
         .status();
