@@ -70,7 +70,7 @@ impl std::fmt::Debug for Office {
 struct Running {
     cancel: watch::Sender<bool>,
     task: Option<tokio::task::JoinHandle<()>>,
-    /// Turns true once the job's outcome is recorded (its sender dropped: the task is gone).
+    /// Turns true once the job's outcome is recorded; closed if its task ended without a word.
     ended: watch::Receiver<bool>,
 }
 
