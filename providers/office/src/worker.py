@@ -35,6 +35,10 @@ except ImportError as exc:
     sys.exit(3)
 
 
+def crashed(why):
+    answer(error="LibreOffice crashed on the document: " + why[:400], code="crashed")
+
+
 def props(**values):
     out = []
     for name, value in values.items():
@@ -132,16 +136,14 @@ def main():
                 office.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 pass
-            answer(error="LibreOffice crashed on the document: " + str(exc.Message)[:400],
-                   code="crashed")
+            crashed(str(exc.Message))
             break
         except Exception as exc:  # noqa: BLE001 - every failure is the job's answer
             text = str(getattr(exc, "Message", "") or exc) or type(exc).__name__
             reply = {"error": text[:500], "code": "uno"}
         if office.poll() is not None:
             # It died on this document: the job fails, this worker ends and is replaced.
-            answer(error="LibreOffice crashed on the document: " + reply.get("error", "")[:400],
-                   code="crashed")
+            crashed(reply.get("error", ""))
             break
         answer(**reply)
     # The provider closed the pipe (or died): LibreOffice goes with this worker, never orphaned.

@@ -459,12 +459,11 @@ End Sub
 
 /// The code a failed conversion reports.
 async fn failed_with(office: &Office, request: &JobRequest) -> String {
-    let job = office
+    office
         .convert(request, &office.info().poll_policy)
         .await
         .map(|job| format!("completed: {:?}", job.status))
-        .unwrap_or_else(|e| e.provider_code().unwrap_or("none").to_owned());
-    job
+        .unwrap_or_else(|e| e.provider_code().unwrap_or("none").to_owned())
 }
 
 /// Every way a document can go wrong, one after another on one warm worker, and after each the
