@@ -614,6 +614,7 @@ async fn upload(State(shared): S, Path(task_id): Path<String>, request: Request)
     let op = "cc.upload";
     let fault = shared.enter(op);
     if let Some(response) = faults::before(fault.as_ref(), "cc").await {
+        faults::drain(request.into_body()).await;
         return response;
     }
     let headers = request.headers().clone();

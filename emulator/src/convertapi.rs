@@ -472,6 +472,7 @@ async fn submit(
 ) -> Response {
     let fault = shared.enter(op);
     if let Some(r) = faults::before(fault.as_ref(), "ca").await {
+        faults::drain(request.into_body()).await;
         return r;
     }
     if let Err(r) = authorize(&shared, op, request.uri(), request.headers()) {

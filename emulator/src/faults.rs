@@ -172,6 +172,15 @@ impl Armed {
     }
 }
 
+/// Reads a request's body to its end and drops it.
+///
+/// A fault answered before the body is read must not race the client still writing it: the
+/// server closing a connection with unread bytes sends a reset, which reaches the client as a
+/// transport error instead of the answer, at random. A vendor's front end reads the upload first.
+pub(crate) async fn drain(body: Body) {
+    let _ = axum::body::to_bytes(body, crate::MAX_BODY).await;
+}
+
 /// The answer a fault gives before the operation runs, if it replaces it. `vendor` is the
 /// operation's prefix (`oc`, `ca`).
 pub(crate) async fn before(fault: Option<&Fault>, vendor: &str) -> Option<Response> {

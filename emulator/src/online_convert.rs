@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Bytes;
-use axum::extract::{Multipart, Path, State};
+use axum::extract::{FromRequest, Multipart, Path, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -1440,25 +1440,15 @@ fn add_uploaded(
     }
 }
 
-async fn upload_file(
-    State(shared): S,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-    multipart: Result<Multipart, axum::extract::multipart::MultipartRejection>,
-) -> Response {
+async fn upload_file(State(shared): S, Path(id): Path<String>, request: Request) -> Response {
     let op = "oc.upload";
     let fault = shared.enter(op);
     if let Some(r) = faults::before(fault.as_ref(), "oc").await {
-        // Read the upload to its end first, as a vendor's front end does: an answer sent while
-        // the client is still writing can reach it as a reset instead, at random.
-        if let Ok(mut multipart) = multipart {
-            while let Ok(Some(field)) = multipart.next_field().await {
-                let _ = field.bytes().await;
-            }
-        }
+        faults::drain(request.into_body()).await;
         return r;
     }
-    let Ok(mut multipart) = multipart else {
+    let headers = request.headers().clone();
+    let Ok(mut multipart) = Multipart::from_request(request, &()).await else {
         return error(
             StatusCode::BAD_REQUEST,
             3,

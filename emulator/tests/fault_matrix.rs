@@ -896,19 +896,9 @@ async fn the_fault_matrix_holds_and_matches_its_doc() {
     if written != doc {
         let fresh = std::env::temp_dir().join("reliability.md");
         std::fs::write(&fresh, &doc).unwrap();
-        // The lines that differ, in the failure itself: CI's temporary directory is gone after.
-        let (old, new): (Vec<&str>, Vec<&str>) = (written.lines().collect(), doc.lines().collect());
-        let differing: Vec<String> = old
-            .iter()
-            .filter(|l| !new.contains(l))
-            .map(|l| format!("- {l}"))
-            .chain(
-                new.iter()
-                    .filter(|l| !old.contains(l))
-                    .map(|l| format!("+ {l}")),
-            )
-            .take(20)
-            .collect();
+        // The lines that differ, each under its section's title, in the failure itself: CI's
+        // temporary directory is gone after, and a table's row alone does not say whose it is.
+        let differing = differing_lines(&written, &doc);
         panic!(
             "docs/reliability.md differs from what the suite found (written to {}); \
              rerun with MULTICONVERT_UPDATE_DOCS=1 if the change is intended:\n{}",
@@ -916,4 +906,30 @@ async fn the_fault_matrix_holds_and_matches_its_doc() {
             differing.join("\n")
         );
     }
+}
+
+/// The lines of `new` not under the same heading in `old` (and the other way round), each
+/// prefixed by the nearest heading above it; at most 20.
+fn differing_lines(old: &str, new: &str) -> Vec<String> {
+    fn titled(doc: &str) -> Vec<(String, &str)> {
+        let mut title = String::new();
+        doc.lines()
+            .map(|line| {
+                if line.starts_with('#') {
+                    title = line.trim_start_matches('#').trim().to_owned();
+                }
+                (title.clone(), line)
+            })
+            .collect()
+    }
+    let (old, new) = (titled(old), titled(new));
+    let gone = old
+        .iter()
+        .filter(|l| !new.contains(l))
+        .map(|(t, l)| format!("- [{t}] {l}"));
+    let came = new
+        .iter()
+        .filter(|l| !old.contains(l))
+        .map(|(t, l)| format!("+ [{t}] {l}"));
+    gone.chain(came).take(20).collect()
 }

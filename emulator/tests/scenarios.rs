@@ -286,3 +286,58 @@ async fn hostile_documents_are_vendor_shaped_input_errors() {
         }
     }
 }
+
+/// A body whose bytes come after its headers, as a file read from disk does.
+fn late_body() -> reqwest::Body {
+    let chunks = futures_util::stream::unfold(0, |n| async move {
+        (n < 4).then_some(())?;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        Some((Ok::<_, std::io::Error>(vec![b'x'; 64 << 10]), n + 1))
+    });
+    reqwest::Body::wrap_stream(chunks)
+}
+
+/// A fault answered on an upload reaches the client as that answer, whatever the body's size:
+/// the emulator reads the body first, as a vendor's front end does, so a fault matrix cell never
+/// turns into a reset (which an upload may replay) at random.
+#[tokio::test]
+async fn a_fault_on_an_upload_is_answered_after_the_body_is_read() {
+    let emulator = emulator().await;
+    let cc_root = emulator
+        .cloudconvert_url()
+        .trim_end_matches("/v2")
+        .to_owned();
+    let routes = [
+        (
+            "oc.upload",
+            format!("{}/dl/web1/upload-file/any", emulator.online_convert_url()),
+        ),
+        (
+            "ca.submit",
+            format!("{}/async/convert/png/to/jpg", emulator.convertapi_url()),
+        ),
+        ("cc.upload", format!("{cc_root}/storage/upload/any")),
+    ];
+    let client = reqwest::Client::new();
+    for (operation, url) in routes {
+        for _ in 0..3 {
+            emulator
+                .inject(FaultSpec::once(
+                    operation,
+                    Fault::Status {
+                        status: 400,
+                        retry_after: None,
+                    },
+                ))
+                .unwrap();
+            let answer = client
+                .post(&url)
+                .header("content-type", "multipart/form-data; boundary=b")
+                .body(late_body())
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("{operation}: no answer but {e:?}"));
+            assert_eq!(answer.status(), 400, "{operation}");
+        }
+    }
+}
