@@ -1,6 +1,8 @@
 //! Base URL and environment helpers every provider's configuration uses.
 
 use crate::error::{Error, Result};
+use crate::http::HttpConfig;
+use crate::pace::{Rate, RequestBudget};
 use url::Url;
 
 /// Parses a vendor base URL: http(s), with a path that ends in `/` so relative paths append
@@ -72,5 +74,64 @@ pub fn instance_name(provider: &'static str, name: &str) -> Result<String> {
             provider,
             "an instance name is 1 to 64 ASCII letters, digits, `-`, `_` or `.`",
         ))
+    }
+}
+
+/// The variable that sets an instance's request rate: `MULTICONVERT_RATE_` and the instance
+/// name in capitals, each character other than a letter or digit written `_`.
+///
+/// ```
+/// use multiconvert_core::config::rate_variable;
+/// assert_eq!(rate_variable("online-convert"), "MULTICONVERT_RATE_ONLINE_CONVERT");
+/// assert_eq!(rate_variable("convertapi.eu"), "MULTICONVERT_RATE_CONVERTAPI_EU");
+/// ```
+pub fn rate_variable(instance: &str) -> String {
+    let suffix: String = instance
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_uppercase()
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("MULTICONVERT_RATE_{suffix}")
+}
+
+/// The instance's request rate from [`rate_variable`] through `lookup`: `None` when unset or
+/// blank, a configuration error naming the variable when it is not a rate.
+///
+/// ```
+/// use multiconvert_core::config::rate_from_lookup;
+/// let env = |name: &str| (name == "MULTICONVERT_RATE_CONVERTAPI").then(|| "3000/min".to_owned());
+/// let rate = rate_from_lookup("convertapi", "convertapi", &env).unwrap().unwrap();
+/// assert_eq!(rate.requests_per_second(), 50.0);
+/// assert!(rate_from_lookup("convertapi", "other", &env).unwrap().is_none());
+/// ```
+pub fn rate_from_lookup(
+    provider: &'static str,
+    instance: &str,
+    lookup: &impl Fn(&str) -> Option<String>,
+) -> Result<Option<Rate>> {
+    let variable = rate_variable(instance);
+    non_blank(lookup, &variable)
+        .map(|text| {
+            text.parse::<Rate>()
+                .map_err(|e| Error::config(provider, format!("{variable}: {e}")))
+        })
+        .transpose()
+}
+
+/// The HTTP settings a provider instance runs with: `http` (default settings when `None`) with
+/// a request budget of `rate` when one is given, else the budget `http` carries (shared with
+/// whoever else holds it), else a budget of the vendor's `default` rate. Every instance thus has
+/// a budget, so that a `429` pauses all of its requests even when its rate is unlimited.
+pub fn paced(http: Option<HttpConfig>, rate: Option<Rate>, default: Rate) -> HttpConfig {
+    let http = http.unwrap_or_default();
+    match (rate, http.budget()) {
+        (Some(rate), _) => http.with_budget(RequestBudget::new(rate)),
+        (None, Some(_)) => http,
+        (None, None) => http.with_budget(RequestBudget::new(default)),
     }
 }

@@ -34,16 +34,30 @@ pub struct Rate {
 }
 
 impl Rate {
-    /// `per_second` requests a second on average (at least one a day), bursts of one.
+    /// `per_second` requests a second on average (at least one a day; infinity is
+    /// [`unlimited`](Self::unlimited)), bursts of one.
     pub fn per_second(per_second: f64) -> Self {
         Rate {
-            per_second: if per_second.is_finite() {
-                per_second.max(1.0 / 86_400.0)
+            per_second: if per_second.is_nan() {
+                1.0 / 86_400.0
             } else {
-                f64::MAX
+                per_second.max(1.0 / 86_400.0)
             },
             burst: 1,
         }
+    }
+
+    /// No cap on the rate: requests go at once, and a `429` still pauses the whole instance.
+    pub fn unlimited() -> Self {
+        Rate {
+            per_second: f64::INFINITY,
+            burst: 1,
+        }
+    }
+
+    /// Whether this rate is [`unlimited`](Self::unlimited).
+    pub fn is_unlimited(&self) -> bool {
+        self.per_second.is_infinite()
     }
 
     /// Lets up to `burst` requests (at least one) go at once after a quiet spell.
@@ -63,12 +77,19 @@ impl Rate {
     }
 
     fn interval(&self) -> Duration {
-        Duration::from_secs_f64(1.0 / self.per_second)
+        if self.is_unlimited() {
+            Duration::ZERO
+        } else {
+            Duration::from_secs_f64(1.0 / self.per_second)
+        }
     }
 }
 
 impl fmt::Display for Rate {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.is_unlimited() {
+            return f.write_str("unlimited");
+        }
         write!(f, "{}/s", self.per_second)?;
         if self.burst > 1 {
             write!(f, " (burst {})", self.burst)?;
@@ -86,7 +107,7 @@ impl fmt::Display for RateError {
         write!(
             f,
             "{:?} is not a rate: write N/s, N/min or N/h (N a positive number), optionally \
-             followed by ,burst=B",
+             followed by ,burst=B, or `unlimited`",
             self.0
         )
     }
@@ -98,9 +119,12 @@ impl FromStr for Rate {
     type Err = RateError;
 
     /// `50/s`, `3000/min`, `10000/h`, a bare `50` (per second), each optionally followed by
-    /// `,burst=10`.
+    /// `,burst=10`; or `unlimited` (also `off`, `none`).
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let bad = || RateError(s.to_owned());
+        if matches!(s.trim(), "unlimited" | "off" | "none") {
+            return Ok(Rate::unlimited());
+        }
         let (rate, burst) = match s.split_once(',') {
             Some((rate, extra)) => {
                 let burst = extra
@@ -199,6 +223,10 @@ impl RequestBudget {
                 slots.next = slots.next.max(slot) + interval;
                 slot
             };
+            if slot <= Instant::now() {
+                // Its slot is now, pauses included: nothing to wait for or to look at again.
+                return asked.elapsed();
+            }
             tokio::time::sleep_until(slot).await;
             // A pause that began while this request slept sends it back into line.
             let paused = self.shared.slots.lock().await.paused_until;
@@ -234,6 +262,12 @@ mod tests {
         assert_eq!(r.requests_per_second(), 2.0);
         let r: Rate = "5".parse().unwrap();
         assert_eq!(r.requests_per_second(), 5.0);
+        for off in ["unlimited", "off", " none "] {
+            let r: Rate = off.parse().unwrap();
+            assert!(r.is_unlimited(), "{off}");
+            assert_eq!(r.to_string(), "unlimited");
+        }
+        assert_eq!(Rate::per_second(f64::INFINITY), Rate::unlimited());
         for bad in [
             "",
             "0/s",

@@ -45,6 +45,10 @@ pub struct EmulateArgs {
     /// The seed of probabilistic faults.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Limit each vendor account to this many requests a second (default: unlimited); past it,
+    /// the vendor's throttling answer (429, or ConvertAPI's 503).
+    #[arg(long)]
+    pub rate_limit: Option<u32>,
 }
 
 impl EmulateArgs {
@@ -61,6 +65,7 @@ impl EmulateArgs {
             webhook_secret: self.webhook_secret.clone().filter(|s| !s.is_empty()),
             work: Duration::from_millis(self.work_ms),
             seed: self.seed,
+            rate_limit: self.rate_limit.filter(|&n| n > 0),
             ..EmulatorConfig::default()
         };
         if let Some(faults) = &self.faults {

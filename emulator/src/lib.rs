@@ -34,6 +34,7 @@ pub mod command;
 mod convertapi;
 pub mod engine;
 pub mod faults;
+mod limit;
 mod online_convert;
 mod state;
 
@@ -86,6 +87,9 @@ pub struct EmulatorConfig {
     pub faults: Vec<FaultSpec>,
     /// The seed of probabilistic faults.
     pub seed: u64,
+    /// Each vendor account's request limit, per second (`None`: unlimited); past it, the
+    /// vendor's throttling answer, counted as `oc.throttled`, `ca.throttled`, `cc.throttled`.
+    pub rate_limit: Option<u32>,
 }
 
 impl Default for EmulatorConfig {
@@ -102,6 +106,7 @@ impl Default for EmulatorConfig {
             work: Duration::from_millis(100),
             faults: Vec::new(),
             seed: 0,
+            rate_limit: None,
         }
     }
 }
@@ -140,6 +145,12 @@ impl EmulatorConfig {
     /// Sets the seed of probabilistic faults.
     pub fn seed(mut self, seed: u64) -> Self {
         self.seed = seed;
+        self
+    }
+    /// Limits each vendor account to `per_second` requests a second (bursts of a second's
+    /// worth); past it the vendor's throttling answer.
+    pub fn rate_limit(mut self, per_second: u32) -> Self {
+        self.rate_limit = Some(per_second);
         self
     }
 }
@@ -229,15 +240,18 @@ impl Emulator {
             .route("/__emulator/state", get(state_view))
             .route("/__emulator/faults", axum::routing::post(add_faults))
             .with_state(shared.clone());
+        let limit =
+            |router, vendor| limit::limited(router, shared.clone(), vendor, config.rate_limit);
         let oc = Router::new()
-            .nest("/v2", online_convert::router(shared.clone()))
+            .nest("/v2", limit(online_convert::router(shared.clone()), "oc"))
             .merge(admin.clone());
+        // CloudConvert announces its limit on the API host only.
         let cc = Router::new()
-            .nest("/v2", cloudconvert::api(shared.clone()))
+            .nest("/v2", limit(cloudconvert::api(shared.clone()), "cc"))
             .nest("/sync/v2", cloudconvert::sync(shared.clone()))
             .nest("/storage", cloudconvert::storage(shared.clone()))
             .merge(admin.clone());
-        let ca = convertapi::router(shared.clone()).merge(admin);
+        let ca = limit(convertapi::router(shared.clone()), "ca").merge(admin);
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let serve = |listener: tokio::net::TcpListener, app: Router| {
             let mut stopped = stopped.clone();

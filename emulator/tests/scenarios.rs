@@ -341,3 +341,64 @@ async fn a_fault_on_an_upload_is_answered_after_the_body_is_read() {
         }
     }
 }
+
+/// An account limit answers each vendor's throttling answer past it; a provider instance kept
+/// to the same rate by its request budget is never refused.
+#[tokio::test]
+async fn an_account_limit_throttles_a_burst_but_not_a_budgeted_instance() {
+    let emulator = Emulator::start(
+        EmulatorConfig::default()
+            .work(Duration::from_millis(20))
+            .rate_limit(20),
+    )
+    .await
+    .unwrap();
+    let client = reqwest::Client::new();
+    let statuses = futures_util::future::join_all((0..30).map(|_| {
+        client
+            .get(format!("{}/statuses", emulator.online_convert_url()))
+            .header("x-oc-api-key", "k")
+            .send()
+    }))
+    .await;
+    let throttled: Vec<_> = statuses
+        .into_iter()
+        .map(|r| r.unwrap())
+        .filter(|r| r.status() == 429)
+        .collect();
+    assert!((8..=10).contains(&throttled.len()), "{}", throttled.len());
+    assert_eq!(throttled[0].headers()["retry-after"], "1");
+    assert_eq!(emulator.count("oc.throttled"), throttled.len() as u64);
+
+    // A second later the bucket is full again; an instance at 20/s runs jobs without a refusal.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let oc = Arc::new(
+        OnlineConvert::new(
+            multiconvert_online_convert::Config::builder()
+                .api_key("any-key")
+                .base_url(emulator.online_convert_url())
+                .poll_policy(fast())
+                .rate("20/s".parse().unwrap())
+                .build()
+                .unwrap(),
+        )
+        .unwrap(),
+    );
+    let before = emulator.count("oc.throttled");
+    let jobs = futures_util::future::join_all((0..6).map(|_| {
+        let oc = oc.clone();
+        async move {
+            let request = JobRequest::new(
+                Input::path(samples().join("photo.png")),
+                Conversion::to("jpg"),
+            );
+            let handle = oc.submit(&request).await?;
+            oc.wait(&handle, &fast()).await
+        }
+    }))
+    .await;
+    for job in jobs {
+        assert_eq!(job.unwrap().status, JobStatus::Completed);
+    }
+    assert_eq!(emulator.count("oc.throttled"), before);
+}

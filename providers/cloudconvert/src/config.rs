@@ -2,8 +2,9 @@
 
 use std::fmt;
 
-use multiconvert_core::config::{non_blank, parse_base_url};
+use multiconvert_core::config::{non_blank, paced, parse_base_url, rate_from_lookup};
 use multiconvert_core::http::HttpConfig;
+use multiconvert_core::pace::Rate;
 use multiconvert_core::{Error, PollPolicy, Result, Secret};
 use url::Url;
 
@@ -11,6 +12,14 @@ use crate::NAME;
 
 /// The live API base.
 pub const DEFAULT_BASE_URL: &str = "https://api.cloudconvert.com/v2";
+
+/// The request rate an instance keeps to unless told otherwise: 450 a minute with bursts of 50,
+/// so that no minute sees more than the 500 requests CloudConvert's API host announces in
+/// `X-Ratelimit-Limit` (its window is not documented; a minute is the cautious reading). Set
+/// another with [`ConfigBuilder::rate`] or `MULTICONVERT_RATE_CLOUDCONVERT`.
+pub fn default_rate() -> Rate {
+    Rate::per_second(450.0 / 60.0).with_burst(50)
+}
 /// The live sync base: `GET {sync}/jobs/{id}` blocks until the job ends.
 pub const DEFAULT_SYNC_BASE_URL: &str = "https://sync.api.cloudconvert.com/v2";
 /// The sandbox API base (sandbox keys are separate; only whitelisted inputs are processed).
@@ -66,6 +75,9 @@ impl Config {
     /// `CLOUDCONVERT_SYNC_BASE_URL`, `CLOUDCONVERT_SANDBOX` (`1` or `true`: the sandbox hosts),
     /// `CLOUDCONVERT_WEBHOOK_SECRET` (the webhook's signing secret). A custom API base without a
     /// sync base waits by polling.
+    ///
+    /// `MULTICONVERT_RATE_CLOUDCONVERT` sets the request rate (`50/s`, `3000/min,burst=20`,
+    /// `unlimited`; default [`default_rate`]).
     pub fn from_env() -> Result<Config> {
         Config::from_lookup(|name| std::env::var(name).ok())
     }
@@ -97,6 +109,9 @@ impl Config {
         if let Some(secret) = lookup("CLOUDCONVERT_WEBHOOK_SECRET") {
             builder = builder.webhook_secret(secret);
         }
+        if let Some(rate) = rate_from_lookup(NAME, NAME, &lookup)? {
+            builder = builder.rate(rate);
+        }
         builder.build()
     }
 
@@ -117,8 +132,19 @@ impl Config {
 
     /// The same configuration with `http` as its HTTP settings.
     pub fn with_http(mut self, http: HttpConfig) -> Self {
-        self.http = http;
+        let budget = self.http.budget().cloned();
+        self.http = match budget {
+            Some(budget) if http.budget().is_none() => http.with_budget(budget),
+            _ => http,
+        };
         self
+    }
+
+    /// The instance's request rate.
+    pub fn rate(&self) -> Rate {
+        self.http
+            .budget()
+            .map_or_else(Rate::unlimited, |budget| budget.rate())
     }
 }
 
@@ -146,6 +172,7 @@ pub struct ConfigBuilder {
     sandbox: bool,
     webhook_secret: Option<Secret>,
     http: Option<HttpConfig>,
+    rate: Option<Rate>,
     poll_policy: Option<PollPolicy>,
 }
 
@@ -200,6 +227,15 @@ impl ConfigBuilder {
         self.http = Some(http);
         self
     }
+    /// The instance's request rate (default [`default_rate`]): every request of every wait of
+    /// this instance takes a slot of one budget at this rate (see
+    /// [`pace`](multiconvert_core::pace)). It replaces a budget given with [`http`](Self::http);
+    /// to share one budget between instances of one account, give them the same `HttpConfig`
+    /// with [`HttpConfig::with_budget`] instead.
+    pub fn rate(mut self, rate: Rate) -> Self {
+        self.rate = Some(rate);
+        self
+    }
     /// The default poll policy (see [`default_poll_policy`]).
     pub fn poll_policy(mut self, policy: PollPolicy) -> Self {
         self.poll_policy = Some(policy);
@@ -241,7 +277,7 @@ impl ConfigBuilder {
             base_url,
             sync_base_url,
             webhook_secret: self.webhook_secret,
-            http: self.http.unwrap_or_default(),
+            http: paced(self.http, self.rate, default_rate()),
             poll_policy: self.poll_policy.unwrap_or_else(default_poll_policy),
         })
     }

@@ -135,3 +135,44 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn the_request_rate_comes_from_its_variable_or_the_vendor_default() {
+    use multiconvert_cloudconvert::config::{default_rate, Config};
+    use multiconvert_core::pace::Rate;
+    let env = multiconvert_conformance::fake_env;
+    let c = Config::from_lookup(env(&[("CLOUDCONVERT_API_KEY", "k")])).unwrap();
+    assert_eq!(c.rate(), default_rate());
+    let c = Config::from_lookup(env(&[
+        ("CLOUDCONVERT_API_KEY", "k"),
+        ("MULTICONVERT_RATE_CLOUDCONVERT", "3000/min,burst=20"),
+    ]))
+    .unwrap();
+    assert_eq!(c.rate(), Rate::per_second(50.0).with_burst(20));
+    let c = Config::from_lookup(env(&[
+        ("CLOUDCONVERT_API_KEY", "k"),
+        ("MULTICONVERT_RATE_CLOUDCONVERT", "off"),
+    ]))
+    .unwrap();
+    assert!(c.rate().is_unlimited());
+    let e = Config::from_lookup(env(&[
+        ("CLOUDCONVERT_API_KEY", "k"),
+        ("MULTICONVERT_RATE_CLOUDCONVERT", "fast"),
+    ]))
+    .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Config);
+    assert!(
+        e.message().contains("MULTICONVERT_RATE_CLOUDCONVERT"),
+        "{e}"
+    );
+    // A rate given to the builder replaces one carried by its HTTP settings; `with_http`
+    // keeps the instance's budget.
+    let budget = multiconvert_core::pace::RequestBudget::new(Rate::per_second(5.0));
+    let http = multiconvert_core::http::HttpConfig::default().with_budget(budget);
+    let c = Config::from_lookup(env(&[("CLOUDCONVERT_API_KEY", "k")]))
+        .unwrap()
+        .with_http(multiconvert_core::http::HttpConfig::default());
+    assert_eq!(c.rate(), default_rate());
+    let c = c.with_http(http);
+    assert_eq!(c.rate(), Rate::per_second(5.0));
+}

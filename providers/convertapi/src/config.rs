@@ -3,8 +3,9 @@
 use std::fmt;
 use std::time::Duration;
 
-use multiconvert_core::config::{non_blank, parse_base_url};
+use multiconvert_core::config::{non_blank, paced, parse_base_url, rate_from_lookup};
 use multiconvert_core::http::HttpConfig;
+use multiconvert_core::pace::Rate;
 use multiconvert_core::{Error, PollPolicy, Result, Secret};
 use url::Url;
 
@@ -12,6 +13,14 @@ use crate::NAME;
 
 /// The default base URL.
 pub const DEFAULT_BASE_URL: &str = "https://v2.convertapi.com";
+
+/// The request rate an instance keeps to unless told otherwise: unlimited. ConvertAPI documents
+/// no request rate, only a throttling answer (`503`, "retry after a few seconds"); the instance's
+/// budget makes such an answer hold back all of its requests. Set a rate with
+/// [`ConfigBuilder::rate`] or `MULTICONVERT_RATE_CONVERTAPI`.
+pub fn default_rate() -> Rate {
+    Rate::unlimited()
+}
 
 /// Which of ConvertAPI's two documented async routes to use.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -144,6 +153,9 @@ impl Config {
     /// From the environment: `CONVERTAPI_SECRET`, `CONVERTAPI_BASE_URL`,
     /// `CONVERTAPI_ASYNC_ROUTE` (`current` or `legacy`), `CONVERTAPI_SUBMIT` (`auto` or
     /// `async`, see [`SubmitStyle`]).
+    ///
+    /// `MULTICONVERT_RATE_CONVERTAPI` sets the request rate (`50/s`, `3000/min,burst=20`,
+    /// `unlimited`; default [`default_rate`]).
     pub fn from_env() -> Result<Config> {
         Config::from_lookup(|name| std::env::var(name).ok())
     }
@@ -169,6 +181,9 @@ impl Config {
             })?;
             builder = builder.submit_style(style);
         }
+        if let Some(rate) = rate_from_lookup(NAME, NAME, &lookup)? {
+            builder = builder.rate(rate);
+        }
         builder.build()
     }
 
@@ -178,10 +193,22 @@ impl Config {
     }
 
     /// The same configuration with `http` as its HTTP settings (timeouts, retries, a
-    /// [`tap`](multiconvert_core::tap) for record mode).
+    /// [`tap`](multiconvert_core::tap) for record mode), keeping the instance's request budget
+    /// unless `http` carries one.
     pub fn with_http(mut self, http: HttpConfig) -> Self {
-        self.http = http;
+        let budget = self.http.budget().cloned();
+        self.http = match budget {
+            Some(budget) if http.budget().is_none() => http.with_budget(budget),
+            _ => http,
+        };
         self
+    }
+
+    /// The instance's request rate.
+    pub fn rate(&self) -> Rate {
+        self.http
+            .budget()
+            .map_or_else(Rate::unlimited, |budget| budget.rate())
     }
 
     /// The async route.
@@ -221,6 +248,7 @@ pub struct ConfigBuilder {
     route: AsyncRoute,
     auth: AuthMode,
     http: Option<HttpConfig>,
+    rate: Option<Rate>,
     poll_policy: Option<PollPolicy>,
     conversion_timeout: Option<Duration>,
     inline_uploads: bool,
@@ -269,6 +297,15 @@ impl ConfigBuilder {
     /// HTTP settings.
     pub fn http(mut self, http: HttpConfig) -> Self {
         self.http = Some(http);
+        self
+    }
+    /// The instance's request rate (default [`default_rate`]): every request of every wait of
+    /// this instance takes a slot of one budget at this rate (see
+    /// [`pace`](multiconvert_core::pace)). It replaces a budget given with [`http`](Self::http);
+    /// to share one budget between instances of one account, give them the same `HttpConfig`
+    /// with [`HttpConfig::with_budget`] instead.
+    pub fn rate(mut self, rate: Rate) -> Self {
+        self.rate = Some(rate);
         self
     }
     /// The default poll policy (see [`default_poll_policy`]).
@@ -322,7 +359,7 @@ impl ConfigBuilder {
             base_url,
             route: self.route,
             auth: self.auth,
-            http: self.http.unwrap_or_default(),
+            http: paced(self.http, self.rate, default_rate()),
             poll_policy: self.poll_policy.unwrap_or_else(default_poll_policy),
             conversion_timeout: timeout,
             inline_uploads: self.inline_uploads,

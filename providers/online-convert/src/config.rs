@@ -2,8 +2,9 @@
 
 use std::fmt;
 
-use multiconvert_core::config::{non_blank, parse_base_url};
+use multiconvert_core::config::{non_blank, paced, parse_base_url, rate_from_lookup};
 use multiconvert_core::http::HttpConfig;
+use multiconvert_core::pace::Rate;
 use multiconvert_core::{Error, PollPolicy, Result, Secret};
 use url::Url;
 
@@ -11,6 +12,14 @@ use crate::NAME;
 
 /// The default base URL.
 pub const DEFAULT_BASE_URL: &str = "https://api.api2convert.com/v2";
+
+/// The request rate an instance keeps to unless told otherwise: unlimited. online-convert
+/// documents no request rate, only a cap on concurrent conversions per contract, answered with a
+/// `429`; the instance's budget still makes such an answer hold back all of its requests for the
+/// `Retry-After`. Set a rate with [`ConfigBuilder::rate`] or `MULTICONVERT_RATE_ONLINE_CONVERT`.
+pub fn default_rate() -> Rate {
+    Rate::unlimited()
+}
 
 /// How incoming callbacks are checked.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -81,6 +90,9 @@ impl Config {
 
     /// From the environment: the key from `API2CONVERT_API_KEY` (or `ONLINE_CONVERT_API_KEY`), the
     /// base URL from `API2CONVERT_BASE_URL`, the webhook secret from `API2CONVERT_WEBHOOK_SECRET`.
+    ///
+    /// `MULTICONVERT_RATE_ONLINE_CONVERT` sets the request rate (`50/s`, `3000/min,burst=20`,
+    /// `unlimited`; default [`default_rate`]).
     pub fn from_env() -> Result<Config> {
         Config::from_lookup(|name| std::env::var(name).ok())
     }
@@ -103,6 +115,9 @@ impl Config {
         if let Some(secret) = lookup("API2CONVERT_WEBHOOK_SECRET") {
             builder = builder.webhook_secret(secret);
         }
+        if let Some(rate) = rate_from_lookup(NAME, NAME, &lookup)? {
+            builder = builder.rate(rate);
+        }
         builder.build()
     }
 
@@ -112,10 +127,22 @@ impl Config {
     }
 
     /// The same configuration with `http` as its HTTP settings (timeouts, retries, a
-    /// [`tap`](multiconvert_core::tap) for record mode).
+    /// [`tap`](multiconvert_core::tap) for record mode), keeping the instance's request budget
+    /// unless `http` carries one.
     pub fn with_http(mut self, http: HttpConfig) -> Self {
-        self.http = http;
+        let budget = self.http.budget().cloned();
+        self.http = match budget {
+            Some(budget) if http.budget().is_none() => http.with_budget(budget),
+            _ => http,
+        };
         self
+    }
+
+    /// The instance's request rate.
+    pub fn rate(&self) -> Rate {
+        self.http
+            .budget()
+            .map_or_else(Rate::unlimited, |budget| budget.rate())
     }
 
     /// The instance name (default [`NAME`]).
@@ -142,6 +169,7 @@ pub struct ConfigBuilder {
     base_url: Option<String>,
     webhook_secret: Option<Secret>,
     http: Option<HttpConfig>,
+    rate: Option<Rate>,
     submit_mode: SubmitMode,
     poll_policy: Option<PollPolicy>,
 }
@@ -184,6 +212,15 @@ impl ConfigBuilder {
         self.http = Some(http);
         self
     }
+    /// The instance's request rate (default [`default_rate`]): every request of every wait of
+    /// this instance takes a slot of one budget at this rate (see
+    /// [`pace`](multiconvert_core::pace)). It replaces a budget given with [`http`](Self::http);
+    /// to share one budget between instances of one account, give them the same `HttpConfig`
+    /// with [`HttpConfig::with_budget`] instead.
+    pub fn rate(mut self, rate: Rate) -> Self {
+        self.rate = Some(rate);
+        self
+    }
     /// How `submit` creates jobs.
     pub fn submit_mode(mut self, mode: SubmitMode) -> Self {
         self.submit_mode = mode;
@@ -221,7 +258,7 @@ impl ConfigBuilder {
             api_key,
             base_url,
             webhook,
-            http: self.http.unwrap_or_default(),
+            http: paced(self.http, self.rate, default_rate()),
             submit_mode: self.submit_mode,
             poll_policy: self.poll_policy.unwrap_or_else(default_poll_policy),
         })

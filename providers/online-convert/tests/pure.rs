@@ -367,3 +367,44 @@ fn a_completed_job_without_an_output_list_is_a_protocol_error() {
         assert!(check_outputs_listed(&wire, &raw, ok, Operation::Poll).is_ok());
     }
 }
+
+#[test]
+fn the_request_rate_comes_from_its_variable_or_the_vendor_default() {
+    use multiconvert_core::pace::Rate;
+    use multiconvert_online_convert::config::{default_rate, Config};
+    let env = multiconvert_conformance::fake_env;
+    let c = Config::from_lookup(env(&[("API2CONVERT_API_KEY", "k")])).unwrap();
+    assert_eq!(c.rate(), default_rate());
+    let c = Config::from_lookup(env(&[
+        ("API2CONVERT_API_KEY", "k"),
+        ("MULTICONVERT_RATE_ONLINE_CONVERT", "3000/min,burst=20"),
+    ]))
+    .unwrap();
+    assert_eq!(c.rate(), Rate::per_second(50.0).with_burst(20));
+    let c = Config::from_lookup(env(&[
+        ("API2CONVERT_API_KEY", "k"),
+        ("MULTICONVERT_RATE_ONLINE_CONVERT", "off"),
+    ]))
+    .unwrap();
+    assert!(c.rate().is_unlimited());
+    let e = Config::from_lookup(env(&[
+        ("API2CONVERT_API_KEY", "k"),
+        ("MULTICONVERT_RATE_ONLINE_CONVERT", "fast"),
+    ]))
+    .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Config);
+    assert!(
+        e.message().contains("MULTICONVERT_RATE_ONLINE_CONVERT"),
+        "{e}"
+    );
+    // A rate given to the builder replaces one carried by its HTTP settings; `with_http`
+    // keeps the instance's budget.
+    let budget = multiconvert_core::pace::RequestBudget::new(Rate::per_second(5.0));
+    let http = multiconvert_core::http::HttpConfig::default().with_budget(budget);
+    let c = Config::from_lookup(env(&[("API2CONVERT_API_KEY", "k")]))
+        .unwrap()
+        .with_http(multiconvert_core::http::HttpConfig::default());
+    assert_eq!(c.rate(), default_rate());
+    let c = c.with_http(http);
+    assert_eq!(c.rate(), Rate::per_second(5.0));
+}
