@@ -11,6 +11,9 @@
 //!   the same size;
 //! - polls per job and how late the client notices a finished job, polling and webhook-woken;
 //! - memory per in-flight wait at 1k and 10k concurrent waits;
+//! - a thousand concurrent waits on one account limited to 50 requests a second, with the
+//!   instance's request budget at that rate and without (`MC_BENCH_ONLY=pace` runs this part
+//!   alone);
 //!
 //! and writes `docs/benchmarks.md` and `docs/benchmarks-throughput.svg` from what it measured.
 //! `MC_BENCH_QUICK=1` runs a small version (for trying the harness out; it writes the docs too).
@@ -176,6 +179,8 @@ struct Harness {
     input: PathBuf,
     scratch: tempfile::TempDir,
     runs: usize,
+    /// The crate's request rate in the children it starts (none: the vendor's default).
+    rate: Option<String>,
 }
 
 impl Harness {
@@ -210,6 +215,7 @@ impl Harness {
                     concurrency,
                     input: self.input.clone(),
                     out,
+                    rate: self.rate.clone(),
                 };
                 let mut cmd = Command::new(std::env::current_exe().ok()?);
                 cmd.arg("--child").arg(serde_json::to_string(&spec).ok()?);
@@ -503,13 +509,27 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
+    let pace_only = std::env::var("MC_BENCH_ONLY").is_ok_and(|v| v == "pace");
     let mut harness = Harness {
-        python: python_sdks(),
-        cli: cli_binary(),
+        python: if pace_only { None } else { python_sdks() },
+        cli: if pace_only { None } else { cli_binary() },
         input: root().join("fixtures/samples/photo.png"),
         scratch: tempfile::tempdir().unwrap(),
         runs: 0,
+        rate: None,
     };
+    let docs = root().join("docs");
+    std::fs::create_dir_all(&docs).unwrap();
+
+    // One account's request limit, many waits: the pace section.
+    let pace = pace::measure(&runtime, &mut harness, quick);
+    let doc = pace::render(&pace, &machine(), quick);
+    print!("{doc}");
+    report::write_section(&docs.join("benchmarks.md"), "pace", &doc).unwrap();
+    note("wrote the pace section of docs/benchmarks.md");
+    if pace_only {
+        return;
+    }
 
     note("save() next to curl");
     if quick && std::env::var_os("MC_BENCH_BYTES").is_none() {
@@ -633,6 +653,7 @@ fn main() {
                 concurrency: n,
                 input: h.input.clone(),
                 out: h.scratch.path().to_path_buf(),
+                rate: None,
             };
             let mut cmd = Command::new(std::env::current_exe().unwrap());
             cmd.arg("--child")
@@ -675,8 +696,6 @@ fn main() {
     };
     let doc = render(&results);
     print!("{doc}");
-    let docs = root().join("docs");
-    std::fs::create_dir_all(&docs).unwrap();
     report::write_section(&docs.join("benchmarks.md"), "sdk", &doc).unwrap();
     if let Err(e) = plot(&results.rows, &docs.join("benchmarks-throughput.svg")) {
         note(&format!("the plot could not be drawn: {e}"));
@@ -928,4 +947,158 @@ fn render(r: &Results) -> String {
         let _ = writeln!(d, "| {} | {n} | {kib:.1} KiB |", vendor.name());
     }
     d
+}
+
+/// A thousand waits against one vendor account's request limit.
+mod pace {
+    use super::*;
+
+    /// The account's limit, and the budget the crate is given in the paced run.
+    pub const LIMIT: u32 = 50;
+
+    /// One run of the pace scenario.
+    pub struct Run {
+        pub label: &'static str,
+        pub limit: Option<u32>,
+        pub rate: &'static str,
+        pub jobs: usize,
+        pub completed: usize,
+        pub errors: usize,
+        pub first_error: Option<String>,
+        pub throttled: u64,
+        pub wall: Duration,
+        pub late: Option<Lateness>,
+    }
+
+    pub struct Pace {
+        pub jobs: usize,
+        pub work: Duration,
+        pub runs: Vec<Run>,
+    }
+
+    pub fn measure(runtime: &tokio::runtime::Runtime, harness: &mut Harness, quick: bool) -> Pace {
+        let (jobs, work) = if quick {
+            (100, Duration::from_secs(3))
+        } else {
+            (1000, Duration::from_secs(15))
+        };
+        let budget = format!("{LIMIT}/s");
+        let plan: [(&'static str, Option<u32>, String); 3] = [
+            (
+                "no account limit, no budget (the unlimited schedule)",
+                None,
+                "unlimited".into(),
+            ),
+            (
+                "account limit, instance budget at the limit",
+                Some(LIMIT),
+                budget,
+            ),
+            ("account limit, no budget", Some(LIMIT), "unlimited".into()),
+        ];
+        let mut runs = Vec::new();
+        for (label, limit, rate) in plan {
+            note(&format!("pace: {jobs} jobs of {work:?}, {label}"));
+            let emu = runtime.block_on(async {
+                let mut config = EmulatorConfig::default()
+                    .online_convert_key(KEY)
+                    .convertapi_secret(SECRET)
+                    .work(work);
+                if let Some(limit) = limit {
+                    config = config.rate_limit(limit);
+                }
+                Emulator::start(config).await.expect("the emulator starts")
+            });
+            harness.rate = Some(rate.clone());
+            let cmd = harness.command(Who::Crate, Vendor::Oc, &emu, jobs, jobs);
+            harness.rate = None;
+            let Some(cmd) = cmd else { continue };
+            let measured = match run(cmd) {
+                Ok(m) => m,
+                Err(e) => {
+                    note(&format!("pace: could not run: {e}"));
+                    continue;
+                }
+            };
+            let report: ChildReport =
+                serde_json::from_value(measured.report.clone()).unwrap_or_default();
+            let late = (!report.jobs.is_empty())
+                .then(|| lateness(Who::Crate, Vendor::Oc, work, &report, &emu));
+            runs.push(Run {
+                label,
+                limit,
+                rate: if rate == "unlimited" {
+                    "unlimited"
+                } else {
+                    "50/s"
+                },
+                jobs,
+                completed: report.jobs.len(),
+                errors: report.errors,
+                first_error: report.first_error.clone(),
+                throttled: emu.count("oc.throttled"),
+                wall: measured.wall,
+                late,
+            });
+            runtime.block_on(emu.shutdown());
+        }
+        Pace { jobs, work, runs }
+    }
+
+    pub fn render(p: &Pace, machine: &str, quick: bool) -> String {
+        let mut d = String::from("## One account limit, a thousand waits\n\n");
+        let _ = writeln!(
+            d,
+            "Generated by `cargo bench -p multiconvert-bench --bench sdk` (this part alone: \
+             `MC_BENCH_ONLY=pace`){}; do not edit by hand, run it again.\n\n\
+             - Machine: {machine}\n\
+             - {} online-convert jobs of {:.0} s at the vendor, all submitted and waited on at once \
+             by one provider instance in one child process (the default poll policy), against \
+             [the emulator](../emulator) whose account takes {LIMIT} requests a second (a token \
+             bucket of a second's worth; past it, online-convert's `429` with `Retry-After: 1`, \
+             counted). Every request counts: create, upload, start, polls, download.\n\
+             - Overshoot: from the job's end at the vendor to the moment its wait returned, \
+             median over the jobs; job time: from submit to the job's end at the vendor.\n",
+            if quick { " with `MC_BENCH_QUICK=1` (a short run)" } else { "" },
+            p.jobs,
+            p.work.as_secs_f64()
+        );
+        let _ = writeln!(
+            d,
+            "| run | account limit | instance rate | completed | failed | 429s answered | polls/job | median job time | median overshoot | all done after |\n\
+             |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+        );
+        for r in &p.runs {
+            let limit = r.limit.map_or("none".to_owned(), |l| format!("{l}/s"));
+            let (polls, job, over) = match &r.late {
+                Some(l) => (
+                    format!("{:.1}", l.polls),
+                    format!("{:.1} s", l.job_ms as f64 / 1000.0),
+                    l.overshoot_ms
+                        .map_or("—".into(), |o| format!("{:.1} s", o as f64 / 1000.0)),
+                ),
+                None => ("—".into(), "—".into(), "—".into()),
+            };
+            let _ = writeln!(
+                d,
+                "| {} | {limit} | {} | {} of {} | {} | {} | {polls} | {job} | {over} | {:.0} s |",
+                r.label,
+                r.rate,
+                r.completed,
+                r.jobs,
+                r.errors,
+                r.throttled,
+                r.wall.as_secs_f64()
+            );
+        }
+        for r in p.runs.iter().filter(|r| r.errors > 0) {
+            let _ = writeln!(
+                d,
+                "\n{}: the first failure was {:?}.",
+                r.label,
+                r.first_error.as_deref().unwrap_or("?")
+            );
+        }
+        d
+    }
 }

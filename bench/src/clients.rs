@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use futures_util::{stream, StreamExt};
 use multiconvert_core::http::{HttpConfig, Timeouts};
+use multiconvert_core::pace::Rate;
 use multiconvert_core::receiver::WebhookReceiver;
 use multiconvert_core::{
     CallbackSigner, Conversion, ConversionProvider, Input, Job, JobRequest, PollPolicy,
@@ -38,6 +39,10 @@ pub struct Spec {
     pub input: PathBuf,
     /// Where results go.
     pub out: PathBuf,
+    /// The crate's request rate for its instance (`50/s`, `unlimited`; none: the vendor's
+    /// default).
+    #[serde(default)]
+    pub rate: Option<String>,
 }
 
 /// One job as a child saw it, in Unix milliseconds.
@@ -92,31 +97,40 @@ fn http() -> HttpConfig {
     HttpConfig::default().with_timeouts(timeouts)
 }
 
-/// The crate's provider for `spec`, with its defaults (poll schedule included).
+/// The crate's provider for `spec`, with its defaults (poll schedule included) but for the
+/// rate the spec gives.
 pub fn provider(spec: &Spec) -> Arc<dyn ConversionProvider> {
+    let rate = spec
+        .rate
+        .as_deref()
+        .map(|r| r.parse::<Rate>().expect("a rate"));
     match spec.vendor.as_str() {
-        "oc" => Arc::new(
-            multiconvert_online_convert::OnlineConvert::new(
-                multiconvert_online_convert::Config::builder()
-                    .api_key(spec.credential.clone())
-                    .base_url(spec.base.clone())
-                    .http(http())
-                    .build()
-                    .expect("a config"),
+        "oc" => {
+            let mut config = multiconvert_online_convert::Config::builder()
+                .api_key(spec.credential.clone())
+                .base_url(spec.base.clone())
+                .http(http());
+            if let Some(rate) = rate {
+                config = config.rate(rate);
+            }
+            Arc::new(
+                multiconvert_online_convert::OnlineConvert::new(config.build().expect("a config"))
+                    .expect("a provider"),
             )
-            .expect("a provider"),
-        ),
-        _ => Arc::new(
-            multiconvert_convertapi::ConvertApi::new(
-                multiconvert_convertapi::Config::builder()
-                    .secret(spec.credential.clone())
-                    .base_url(spec.base.clone())
-                    .http(http())
-                    .build()
-                    .expect("a config"),
+        }
+        _ => {
+            let mut config = multiconvert_convertapi::Config::builder()
+                .secret(spec.credential.clone())
+                .base_url(spec.base.clone())
+                .http(http());
+            if let Some(rate) = rate {
+                config = config.rate(rate);
+            }
+            Arc::new(
+                multiconvert_convertapi::ConvertApi::new(config.build().expect("a config"))
+                    .expect("a provider"),
             )
-            .expect("a provider"),
-        ),
+        }
     }
 }
 
