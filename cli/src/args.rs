@@ -108,6 +108,11 @@ pub struct ConvertArgs {
     /// Which provider converts.
     #[arg(long, value_enum, default_value_t = ProviderChoice::Auto)]
     pub provider: ProviderChoice,
+    /// How a failover over several providers orders them: `ordered` (as configured),
+    /// `cheapest` (the lowest expected cost at each provider's `MULTICONVERT_PRICE_<NAME>`), or
+    /// `prefer=<name>`.
+    #[arg(long, default_value = "ordered", value_parser = parse_route)]
+    pub route: multiconvert_core::failover::Route,
     /// The directory for the outputs.
     #[arg(long, default_value = ".")]
     pub out: PathBuf,
@@ -145,6 +150,11 @@ pub struct BatchArgs {
     /// Which provider converts.
     #[arg(long, value_enum, default_value_t = ProviderChoice::Auto)]
     pub provider: ProviderChoice,
+    /// How a failover over several providers orders them: `ordered` (as configured),
+    /// `cheapest` (the lowest expected cost at each provider's `MULTICONVERT_PRICE_<NAME>`), or
+    /// `prefer=<name>`.
+    #[arg(long, default_value = "ordered", value_parser = parse_route)]
+    pub route: multiconvert_core::failover::Route,
     /// The directory for the outputs (a directory's subdirectories are mirrored under it).
     #[arg(long, default_value = ".")]
     pub out: PathBuf,
@@ -285,4 +295,9 @@ pub struct ConformanceArgs {
     /// One JSON object a line: the plan, one report per scenario, then `{"summary": …}`.
     #[arg(long)]
     pub json: bool,
+}
+
+fn parse_route(text: &str) -> Result<multiconvert_core::failover::Route, String> {
+    text.parse()
+        .map_err(|e: multiconvert_core::Error| e.message().to_owned())
 }

@@ -6,7 +6,7 @@
 //! provider reports each job's handle to the journal before the job can start, so a rerun
 //! resumes the job it finds ([`ConversionProvider::resume`]) and never submits one twice.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -49,7 +49,11 @@ struct Report {
     provider: Option<String>,
     job_id: Option<String>,
     outputs: Vec<Value>,
+    /// What the job cost, in the vendor's unit (the journal keeps the amount alone).
     cost: Option<u64>,
+    cost_unit: Option<String>,
+    /// What that comes to at the provider's price, when it has one.
+    price: Option<f64>,
     resumed: bool,
     /// Left unfinished in the journal: a rerun takes it up again.
     retry: bool,
@@ -66,6 +70,8 @@ impl Report {
             job_id: None,
             outputs: Vec::new(),
             cost: None,
+            cost_unit: None,
+            price: None,
             resumed: false,
             retry: false,
             note: None,
@@ -81,6 +87,8 @@ impl Report {
             "job_id": self.job_id,
             "outputs": self.outputs,
             "cost": self.cost,
+            "cost_unit": self.cost_unit,
+            "price": self.price,
             "resumed": self.resumed,
             "retry": self.retry,
             "note": self.note,
@@ -113,6 +121,13 @@ struct Ctx {
     out: PathBuf,
     overwrite: Overwrite,
     policy: multiconvert_core::PollPolicy,
+}
+
+impl Ctx {
+    /// What `amount` of `provider`'s cost comes to at its price, when it has one.
+    fn price_of(&self, provider: &str, amount: Option<u64>) -> Option<f64> {
+        crate::providers::price_of(&self.provider, self.router.as_deref(), provider, amount)
+    }
 }
 
 /// The bars of a batch: one overall, one line per active file; nothing off a terminal.
@@ -378,12 +393,14 @@ async fn process(ctx: Arc<Ctx>, item: Item, entry: Option<Entry>, line: Progress
     release(&ctx, &job.handle);
     report.provider = Some(job.handle.provider.clone());
     report.job_id = Some(job.handle.id.clone());
-    report.cost = job.cost;
+    report.cost = job.cost.as_ref().map(|c| c.amount);
+    report.cost_unit = job.cost.as_ref().map(|c| c.unit.to_string());
+    report.price = ctx.price_of(&job.handle.provider, report.cost);
     if job.status != JobStatus::Completed {
         let e = failed_job_error(&job.handle.provider, &job).with_job(job.handle.clone());
         if let Some(store) = &ctx.store {
             journal(store.record_handle(&item.key, &job.handle).await).await;
-            if let Some(cost) = job.cost {
+            if let Some(cost) = report.cost {
                 journal(store.record_cost(&item.key, cost).await).await;
             }
             journal(store.record_status(&item.key, &job.status).await).await;
@@ -404,7 +421,7 @@ async fn process(ctx: Arc<Ctx>, item: Item, entry: Option<Entry>, line: Progress
             .filter_map(|o| Some((o["path"].as_str()?.to_owned(), o["size"].as_u64()?)))
             .collect();
         let recorded = store
-            .record_completed(&item.key, &job.handle, job.cost, &sizes)
+            .record_completed(&item.key, &job.handle, report.cost, &sizes)
             .await;
         journal(recorded).await;
     }
@@ -562,7 +579,7 @@ async fn run_inner(args: &BatchArgs) -> multiconvert_core::Result<u8> {
     let (provider, router): (Arc<dyn ConversionProvider>, _) = if members.len() == 1 {
         (members.remove(0), None)
     } else {
-        let mut builder = Failover::builder();
+        let mut builder = Failover::builder().route(args.route.clone());
         for member in members {
             builder = builder.member(member);
         }
@@ -657,6 +674,10 @@ async fn run_inner(args: &BatchArgs) -> multiconvert_core::Result<u8> {
                     provider: entry.handle.as_ref().map(|h| h.provider.clone()),
                     job_id: entry.handle.as_ref().map(|h| h.id.clone()),
                     cost: entry.cost,
+                    price: entry
+                        .handle
+                        .as_ref()
+                        .and_then(|h| ctx.price_of(&h.provider, entry.cost)),
                     outputs: store
                         .outputs(&entry.submission.key)
                         .await?
@@ -803,6 +824,34 @@ fn args_provider(args: &BatchArgs) -> String {
     format!("{:?}", args.provider).to_ascii_lowercase()
 }
 
+/// Each provider's total cost in its unit (the unit this run saw, none for costs only the
+/// journal knew) and at its price: `{name: {"amount", "unit", "price"}}`.
+fn costs_by_provider(reports: &[Report]) -> BTreeMap<String, Value> {
+    let mut totals: BTreeMap<String, (u64, Option<String>, Option<f64>)> = BTreeMap::new();
+    for r in reports {
+        let (Some(provider), Some(amount)) = (&r.provider, r.cost) else {
+            continue;
+        };
+        let total = totals.entry(provider.clone()).or_default();
+        total.0 += amount;
+        if total.1.is_none() {
+            total.1.clone_from(&r.cost_unit);
+        }
+        if let Some(price) = r.price {
+            total.2 = Some(total.2.unwrap_or(0.0) + price);
+        }
+    }
+    totals
+        .into_iter()
+        .map(|(name, (amount, unit, price))| {
+            (
+                name,
+                json!({"amount": amount, "unit": unit, "price": price}),
+            )
+        })
+        .collect()
+}
+
 /// Prints the summary and returns the exit code: 0 when no file failed; else the code the
 /// failures share, or 1 when they differ. `writes`: the state's write statements this run sent.
 fn summarise(reports: &[Report], writes: u64, json: bool) -> u8 {
@@ -810,16 +859,37 @@ fn summarise(reports: &[Report], writes: u64, json: bool) -> u8 {
     let (done, failed, skipped) = (count("done"), count("failed"), count("skipped"));
     let retry = reports.iter().filter(|r| r.retry).count();
     let cost: u64 = reports.iter().filter_map(|r| r.cost).sum();
+    let costs = costs_by_provider(reports);
+    let prices: Vec<f64> = reports.iter().filter_map(|r| r.price).collect();
+    let price = (!prices.is_empty()).then(|| prices.iter().sum::<f64>());
     if json {
         println!(
             "{}",
             json!({"summary": {
                 "files": reports.len(), "done": done, "failed": failed, "skipped": skipped,
-                "retry": retry, "cost": cost, "state_writes": writes,
+                "retry": retry, "cost": cost, "costs": costs, "price": price,
+                "state_writes": writes,
             }})
         );
     } else {
-        let mut line = format!("{done} done, {failed} failed, {skipped} skipped; cost {cost}");
+        let spent: Vec<String> = costs
+            .iter()
+            .map(|(name, c)| match c["unit"].as_str() {
+                Some(unit) => format!("{name} {} {unit}", c["amount"]),
+                None => format!("{name} {}", c["amount"]),
+            })
+            .collect();
+        let mut line = format!(
+            "{done} done, {failed} failed, {skipped} skipped; cost {}",
+            if spent.is_empty() {
+                "0".to_owned()
+            } else {
+                spent.join(", ")
+            }
+        );
+        if let Some(price) = price {
+            line.push_str(&format!(" (price {price:.4})"));
+        }
         if retry > 0 {
             line.push_str(&format!(
                 " ({retry} left for a rerun with the same --state)"

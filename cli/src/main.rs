@@ -125,7 +125,7 @@ async fn convert(args: ConvertArgs) -> u8 {
     if let Some(callback) = &args.callback {
         request = request.callback(callback.clone());
     }
-    let built = match providers::build_for(args.provider, Some(&request)) {
+    let built = match providers::build_for(args.provider, Some(&request), args.route.clone()) {
         Ok(b) => b,
         Err(e) => return fail(&e, json),
     };
@@ -152,7 +152,7 @@ async fn convert(args: ConvertArgs) -> u8 {
             .await
             .map(|job| job.status.to_string())
             .unwrap_or_else(|_| "submitted".into());
-        print_result(json, &handle, &status, &[], &attempts_of(&handle));
+        print_result(json, &handle, &status, &[], None, &attempts_of(&handle));
         if handle.provider == multiconvert_local::NAME {
             // Local work runs in this process: let it finish before exiting.
             let _ = provider.wait(&handle, &provider.info().poll_policy).await;
@@ -219,11 +219,16 @@ async fn convert(args: ConvertArgs) -> u8 {
             Err(e) => return fail(&e.with_job(job.handle.clone()), json),
         }
     }
+    let spent = job.cost.as_ref().map(|cost| Spent {
+        price: built.price_of(&job.handle.provider, Some(cost.amount)),
+        cost,
+    });
     print_result(
         json,
         &job.handle,
         job.status.as_str(),
         &saved,
+        spent,
         &attempts_of(&job.handle),
     );
     exit::OK
@@ -260,11 +265,18 @@ async fn save(
     result
 }
 
+/// What a job cost and what that comes to at its provider's price.
+struct Spent<'a> {
+    cost: &'a multiconvert_core::Cost,
+    price: Option<f64>,
+}
+
 fn print_result(
     json: bool,
     handle: &JobHandle,
     status: &str,
     outputs: &[Value],
+    spent: Option<Spent<'_>>,
     attempts: &[Attempt],
 ) {
     if json {
@@ -275,12 +287,30 @@ fn print_result(
                 "job_id": handle.id,
                 "status": status,
                 "outputs": outputs,
+                "cost": spent.as_ref().map(|s| s.cost.amount),
+                "cost_unit": spent.as_ref().map(|s| &s.cost.unit),
+                "price": spent.as_ref().and_then(|s| s.price),
                 "attempts": attempts,
             })
         );
         return;
     }
-    println!("{} job {}: {status}", handle.provider, handle.id);
+    match &spent {
+        Some(Spent {
+            cost,
+            price: Some(price),
+        }) => println!(
+            "{} job {}: {status}, cost {cost} (price {price:.4})",
+            handle.provider, handle.id
+        ),
+        Some(Spent { cost, price: None }) => {
+            println!(
+                "{} job {}: {status}, cost {cost}",
+                handle.provider, handle.id
+            )
+        }
+        None => println!("{} job {}: {status}", handle.provider, handle.id),
+    }
     for output in outputs {
         println!(
             "  {} ({} bytes)",

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use multiconvert_cloudconvert::CloudConvert;
 use multiconvert_convertapi::ConvertApi;
-use multiconvert_core::failover::Failover;
+use multiconvert_core::failover::{Failover, Route};
 use multiconvert_core::{ConversionProvider, Result};
 use multiconvert_local::Local;
 use multiconvert_office::Office;
@@ -62,6 +62,30 @@ impl Built {
             Built::Router(r) => r.clone(),
         }
     }
+
+    /// What `amount` of provider `name`'s cost comes to at its price (see [`price_of`]).
+    pub fn price_of(&self, name: &str, amount: Option<u64>) -> Option<f64> {
+        match self {
+            Built::Single(p) => price_of(p, None, name, amount),
+            Built::Router(r) => price_of(&self.provider(), Some(r), name, amount),
+        }
+    }
+}
+
+/// What `amount` of provider `name`'s cost comes to at its price, when it has one: `name` is a
+/// member of `router`, or else `provider` itself.
+pub fn price_of(
+    provider: &Arc<dyn ConversionProvider>,
+    router: Option<&Failover>,
+    name: &str,
+    amount: Option<u64>,
+) -> Option<f64> {
+    let member = match router {
+        Some(router) => router.member(name)?,
+        None => provider,
+    };
+    let price = member.info().price?;
+    Some(price.unit_price() * amount? as f64)
 }
 
 /// The provider `choice` names. `Auto` is a failover over the configured vendors
@@ -69,14 +93,15 @@ impl Built {
 /// on LibreOffice when it is found), which the router skips when they cannot serve the
 /// conversion; with no vendor and no LibreOffice it is the image provider alone.
 pub fn build(choice: ProviderChoice) -> Result<Built> {
-    build_for(choice, None)
+    build_for(choice, None, Route::Ordered)
 }
 
-/// [`build`] for `request`: with no vendor configured, `Auto` is the one local provider that can
+/// [`build`] for `request`, a failover ordered by `route`: with no vendor configured, `Auto` is the one local provider that can
 /// serve it (documents on LibreOffice, else images), so its errors name that provider.
 pub fn build_for(
     choice: ProviderChoice,
     request: Option<&multiconvert_core::JobRequest>,
+    route: Route,
 ) -> Result<Built> {
     let mut members = members(choice)?;
     if members.len() == 1 {
@@ -93,7 +118,7 @@ pub fn build_for(
             _ => local,
         }));
     }
-    let mut router = Failover::builder();
+    let mut router = Failover::builder().route(route);
     for member in members {
         router = router.member(member);
     }

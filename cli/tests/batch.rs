@@ -444,3 +444,58 @@ async fn two_processes_creating_the_default_state_together_both_finish() {
         assert_eq!(outputs, FILES, "round {round}");
     }
 }
+
+/// Each file reports what it cost and what that comes to at its provider's price; the summary
+/// totals both per provider; `--route` orders the failover: a preferred vendor first, and by
+/// cost the free in-process provider.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn costs_are_reported_per_file_and_per_provider_and_routes_order_the_failover() {
+    let emulator = Emulator::start(EmulatorConfig::default().work(Duration::from_millis(50)))
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let input = inputs(dir.path(), 3);
+    let mut env = Vendor::OnlineConvert.env(&emulator);
+    env.extend(Vendor::ConvertApiCurrent.env(&emulator));
+    env.push(("MULTICONVERT_PRICE_ONLINE_CONVERT", "3".into()));
+    env.push(("MULTICONVERT_PRICE_CONVERTAPI", "0.5".into()));
+    let run = |out: &str, route: &str| {
+        let mut args = args(&input, &dir.path().join(out), "none", "auto");
+        args.extend(["--route".to_owned(), route.to_owned()]);
+        spawn(&args, &env, dir.path()).finish()
+    };
+
+    let (code, lines) = run("preferred", "prefer=convertapi");
+    assert_eq!(code, 0, "{lines:?}");
+    for file in lines.iter().filter(|l| l.get("source").is_some()) {
+        assert_eq!(file["provider"], "convertapi", "{file}");
+        assert_eq!(file["cost"], 1, "{file}");
+        assert_eq!(file["cost_unit"], "conversions", "{file}");
+        assert_eq!(file["price"], 0.5, "{file}");
+    }
+    let totals = summary(&lines);
+    assert_eq!(totals["cost"], 3);
+    assert_eq!(
+        totals["costs"],
+        serde_json::json!({"convertapi": {"amount": 3, "unit": "conversions", "price": 1.5}})
+    );
+    assert_eq!(totals["price"], 1.5);
+    assert_eq!(emulator.count("oc.create"), 0);
+
+    // The image provider is free: by cost it goes first, and no vendor sees a job.
+    let (code, lines) = run("cheapest", "cheapest");
+    assert_eq!(code, 0, "{lines:?}");
+    assert_eq!(files_with(&lines, "done").len(), 3);
+    for file in lines.iter().filter(|l| l.get("source").is_some()) {
+        assert_eq!(file["provider"], "local", "{file}");
+    }
+    assert_eq!(
+        emulator.count("ca.submit") + emulator.count("ca.convert"),
+        3
+    );
+    assert_eq!(emulator.count("oc.create"), 0);
+
+    let (code, lines) = run("bad", "fastest");
+    assert_ne!(code, 0, "{lines:?}");
+    emulator.shutdown().await;
+}

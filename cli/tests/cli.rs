@@ -162,10 +162,21 @@ async fn a_real_local_conversion_with_no_account() {
     let v = r.json();
     assert_eq!(
         keys(&v),
-        ["attempts", "job_id", "outputs", "provider", "status"]
+        [
+            "attempts",
+            "cost",
+            "cost_unit",
+            "job_id",
+            "outputs",
+            "price",
+            "provider",
+            "status"
+        ]
     );
     assert_eq!(v["provider"], "local");
     assert_eq!(v["status"], "completed");
+    // The in-process provider reports no cost.
+    assert_eq!((&v["cost"], &v["price"]), (&Value::Null, &Value::Null));
     let output = &v["outputs"][0];
     assert_eq!(keys(output), ["filename", "path", "size"]);
     assert_eq!(output["filename"], "photo.jpg");
@@ -303,10 +314,25 @@ async fn online_convert_end_to_end_with_json() {
     let v = run_.json();
     assert_eq!(
         keys(&v),
-        ["attempts", "job_id", "outputs", "provider", "status"]
+        [
+            "attempts",
+            "cost",
+            "cost_unit",
+            "job_id",
+            "outputs",
+            "price",
+            "provider",
+            "status"
+        ]
     );
     assert_eq!(v["provider"], "online-convert");
     assert_eq!(v["job_id"], "8daae6d1-26e0-11e5-b2a1-0800273b325b");
+    // The recording's `spent`, in credits; no price set.
+    assert_eq!(
+        (&v["cost"], &v["cost_unit"]),
+        (&0.into(), &"credits".into())
+    );
+    assert_eq!(v["price"], Value::Null);
     assert_eq!(v["outputs"][0]["filename"], "sample.jpg");
     assert!(dir.path().join("out/sample.jpg").is_file());
     if let Err(report) = r.verify() {
@@ -318,15 +344,32 @@ async fn online_convert_end_to_end_with_json() {
 async fn convertapi_end_to_end_with_json() {
     let dir = tempfile::tempdir().unwrap();
     let r = replay("convertapi/current/remote_input_completes").await;
-    let run_ = convert_sample(Some("convertapi"), &ca_env(&r.base_url()), dir.path()).await;
+    let mut env = ca_env(&r.base_url());
+    env.push(("MULTICONVERT_PRICE_CONVERTAPI", "0.25".into()));
+    let run_ = convert_sample(Some("convertapi"), &env, dir.path()).await;
     assert_eq!(run_.code, 0, "{}", run_.stderr);
     let v = run_.json();
     assert_eq!(
         keys(&v),
-        ["attempts", "job_id", "outputs", "provider", "status"]
+        [
+            "attempts",
+            "cost",
+            "cost_unit",
+            "job_id",
+            "outputs",
+            "price",
+            "provider",
+            "status"
+        ]
     );
     assert_eq!(v["provider"], "convertapi");
     assert_eq!(v["job_id"].as_str().unwrap().len(), 32);
+    // The recording's `ConversionCost`, at the price the environment sets.
+    assert_eq!(
+        (&v["cost"], &v["cost_unit"]),
+        (&1.into(), &"conversions".into())
+    );
+    assert_eq!(v["price"], 0.25);
     assert!(dir.path().join("out/sample.jpg").is_file());
     if let Err(report) = r.verify() {
         panic!("{report}");

@@ -2,6 +2,7 @@
 
 use std::borrow::Cow;
 
+use crate::cost::{Cost, Price};
 use crate::model::{InputKind, JobRequest};
 use crate::poll::PollPolicy;
 
@@ -204,6 +205,9 @@ pub struct ProviderInfo {
     pub capabilities: Capabilities,
     /// How to wait for its jobs unless the caller says otherwise.
     pub poll_policy: PollPolicy,
+    /// What one unit of its [`Cost`] is worth to the caller, when set (see
+    /// [`cost`](crate::cost)); an in-process engine is [`Price::FREE`].
+    pub price: Option<Price>,
 }
 
 impl ProviderInfo {
@@ -217,6 +221,18 @@ impl ProviderInfo {
             name: name.into(),
             capabilities,
             poll_policy,
+            price: None,
         }
+    }
+
+    /// The same info with `price` a unit of its cost.
+    pub fn with_price(mut self, price: Option<Price>) -> Self {
+        self.price = price;
+        self
+    }
+
+    /// What `cost` comes to in the caller's money, when this provider has a price.
+    pub fn price_of(&self, cost: &Cost) -> Option<f64> {
+        self.price.map(|p| p.of(cost))
     }
 }

@@ -1,5 +1,6 @@
 //! Base URL and environment helpers every provider's configuration uses.
 
+use crate::cost::Price;
 use crate::error::{Error, Result};
 use crate::http::HttpConfig;
 use crate::pace::{Rate, RequestBudget};
@@ -77,15 +78,14 @@ pub fn instance_name(provider: &'static str, name: &str) -> Result<String> {
     }
 }
 
-/// The variable that sets an instance's request rate: `MULTICONVERT_RATE_` and the instance
-/// name in capitals, each character other than a letter or digit written `_`.
+/// An instance's own variable: `prefix`, then the instance name in capitals with each
+/// character other than a letter or digit written `_`.
 ///
 /// ```
-/// use multiconvert_core::config::rate_variable;
-/// assert_eq!(rate_variable("online-convert"), "MULTICONVERT_RATE_ONLINE_CONVERT");
-/// assert_eq!(rate_variable("convertapi.eu"), "MULTICONVERT_RATE_CONVERTAPI_EU");
+/// use multiconvert_core::config::instance_variable;
+/// assert_eq!(instance_variable("MULTICONVERT_RATE_", "convertapi.eu"), "MULTICONVERT_RATE_CONVERTAPI_EU");
 /// ```
-pub fn rate_variable(instance: &str) -> String {
+pub fn instance_variable(prefix: &str, instance: &str) -> String {
     let suffix: String = instance
         .chars()
         .map(|c| {
@@ -96,7 +96,40 @@ pub fn rate_variable(instance: &str) -> String {
             }
         })
         .collect();
-    format!("MULTICONVERT_RATE_{suffix}")
+    format!("{prefix}{suffix}")
+}
+
+/// The variable that sets an instance's request rate: `MULTICONVERT_RATE_<INSTANCE>`.
+///
+/// ```
+/// use multiconvert_core::config::rate_variable;
+/// assert_eq!(rate_variable("online-convert"), "MULTICONVERT_RATE_ONLINE_CONVERT");
+/// ```
+pub fn rate_variable(instance: &str) -> String {
+    instance_variable("MULTICONVERT_RATE_", instance)
+}
+
+/// The variable that sets what a unit of an instance's cost is worth:
+/// `MULTICONVERT_PRICE_<INSTANCE>`.
+pub fn price_variable(instance: &str) -> String {
+    instance_variable("MULTICONVERT_PRICE_", instance)
+}
+
+/// The instance's price per unit of cost from [`price_variable`] through `lookup`: `None` when
+/// unset or blank, a configuration error naming the variable when it is not a price.
+///
+/// ```
+/// use multiconvert_core::config::price_from_lookup;
+/// let env = |name: &str| (name == "MULTICONVERT_PRICE_CONVERTAPI").then(|| "0.03".to_owned());
+/// let price = price_from_lookup("convertapi", "convertapi", &env).unwrap().unwrap();
+/// assert_eq!(price.unit_price(), 0.03);
+/// ```
+pub fn price_from_lookup(
+    provider: &'static str,
+    instance: &str,
+    lookup: &impl Fn(&str) -> Option<String>,
+) -> Result<Option<Price>> {
+    parsed(provider, &price_variable(instance), lookup)
 }
 
 /// The instance's request rate from [`rate_variable`] through `lookup`: `None` when unset or
@@ -114,10 +147,23 @@ pub fn rate_from_lookup(
     instance: &str,
     lookup: &impl Fn(&str) -> Option<String>,
 ) -> Result<Option<Rate>> {
-    let variable = rate_variable(instance);
-    non_blank(lookup, &variable)
+    parsed(provider, &rate_variable(instance), lookup)
+}
+
+/// `variable` read through `lookup` and parsed: `None` when unset or blank, a configuration
+/// error naming the variable when it does not parse.
+fn parsed<T>(
+    provider: &'static str,
+    variable: &str,
+    lookup: &impl Fn(&str) -> Option<String>,
+) -> Result<Option<T>>
+where
+    T: std::str::FromStr,
+    T::Err: std::fmt::Display,
+{
+    non_blank(lookup, variable)
         .map(|text| {
-            text.parse::<Rate>()
+            text.parse::<T>()
                 .map_err(|e| Error::config(provider, format!("{variable}: {e}")))
         })
         .transpose()

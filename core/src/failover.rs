@@ -2,7 +2,9 @@
 //! when a vendor is down, throttled, out of credits or rejects our credentials, and send
 //! everything about a job back to the member that owns it.
 
+use std::collections::{HashMap, HashSet};
 use std::fmt;
+use std::str::FromStr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -19,6 +21,104 @@ use crate::shared::CooldownBoard;
 /// The handle meta key under which a router records its attempts (JSON).
 pub const ATTEMPTS_META: &str = "failover.attempts";
 
+/// The handle meta key under which a router records the job's conversions (`png>jpg`, several
+/// joined by `,`), so that what the job cost is learned for that conversion.
+pub const CONVERSIONS_META: &str = "failover.conversions";
+
+/// In which order a [`Failover`] tries its members for a job.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Route {
+    /// In the order they were added.
+    #[default]
+    Ordered,
+    /// The lowest expected cost for this conversion first: a member's
+    /// [`price`](ProviderInfo::price) times the units its jobs of the same conversion cost on
+    /// average (learned from the jobs this router saw complete, or given with
+    /// [`FailoverBuilder::expected_cost`]; one unit a conversion until then). Members without a
+    /// price come after those with one; ties keep their order.
+    Cheapest,
+    /// The member of this name first, then the others in order.
+    Prefer(String),
+}
+
+impl fmt::Display for Route {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Route::Ordered => f.write_str("ordered"),
+            Route::Cheapest => f.write_str("cheapest"),
+            Route::Prefer(name) => write!(f, "prefer={name}"),
+        }
+    }
+}
+
+impl FromStr for Route {
+    type Err = Error;
+
+    /// `ordered`, `cheapest` or `prefer=<member name>`.
+    fn from_str(s: &str) -> Result<Self> {
+        match s.trim() {
+            "ordered" => Ok(Route::Ordered),
+            "cheapest" => Ok(Route::Cheapest),
+            other => match other.strip_prefix("prefer=") {
+                Some(name) if !name.trim().is_empty() => Ok(Route::Prefer(name.trim().to_owned())),
+                _ => Err(Error::config(
+                    "failover",
+                    format!("{s:?} is not a route: write ordered, cheapest or prefer=<name>"),
+                )),
+            },
+        }
+    }
+}
+
+/// The request's conversions as (source, target) format pairs, in lower case.
+fn conversion_pairs(request: &JobRequest) -> Vec<(String, String)> {
+    request
+        .format_pairs()
+        .into_iter()
+        .map(|(s, t)| (s.to_ascii_lowercase(), t.to_ascii_lowercase()))
+        .collect()
+}
+
+/// What a member's jobs cost, by conversion: the mean units seen, and how many jobs.
+#[derive(Default)]
+struct Learned {
+    by_conversion: HashMap<(String, String), (f64, u64)>,
+    /// Jobs already counted (a completed job polled again counts once); cleared when large.
+    counted: HashSet<String>,
+}
+
+impl Learned {
+    fn add(&mut self, key: (String, String), amount: f64, jobs: u64) {
+        let (mean, n) = self.by_conversion.entry(key).or_insert((0.0, 0));
+        let total = *n + jobs;
+        *mean += (amount - *mean) * jobs as f64 / total as f64;
+        *n = total;
+    }
+
+    /// The units one conversion of `pair` is expected to cost: its mean, else the mean over
+    /// every conversion seen.
+    fn expected(&self, pair: &(String, String)) -> f64 {
+        self.by_conversion
+            .get(pair)
+            .map_or_else(|| self.overall(), |(mean, _)| *mean)
+    }
+
+    /// The mean units of a conversion over every one seen; one before any.
+    fn overall(&self) -> f64 {
+        let (sum, n) = self
+            .by_conversion
+            .values()
+            .fold((0.0, 0u64), |(s, c), (mean, n)| {
+                (s + mean * *n as f64, c + n)
+            });
+        if n > 0 {
+            sum / n as f64
+        } else {
+            1.0
+        }
+    }
+}
+
 /// Knows which conversions a vendor offers, possibly by asking it (and caching the answer).
 #[async_trait]
 pub trait FormatCatalog: Send + Sync + fmt::Debug {
@@ -30,6 +130,7 @@ struct Member {
     provider: Arc<dyn ConversionProvider>,
     catalog: Option<Arc<dyn FormatCatalog>>,
     cooling_until: Mutex<Option<Instant>>,
+    learned: Mutex<Learned>,
 }
 
 impl Member {
@@ -46,6 +147,31 @@ impl Member {
         let mut slot = self.cooling_until.lock().unwrap_or_else(|p| p.into_inner());
         *slot = Some(slot.map_or(until, |current| current.max(until)));
     }
+    fn learned(&self) -> std::sync::MutexGuard<'_, Learned> {
+        self.learned.lock().unwrap_or_else(|p| p.into_inner())
+    }
+    /// What `request` is expected to cost here, in the caller's money; infinite without a price.
+    fn expected_cost(&self, request: &JobRequest) -> f64 {
+        let Some(price) = self.provider.info().price else {
+            return f64::INFINITY;
+        };
+        let learned = self.learned();
+        let pairs = conversion_pairs(request);
+        let units: f64 = if pairs.is_empty() {
+            learned.overall()
+        } else {
+            pairs.iter().map(|pair| learned.expected(pair)).sum()
+        };
+        price.unit_price() * units
+    }
+    fn new(provider: Arc<dyn ConversionProvider>, catalog: Option<Arc<dyn FormatCatalog>>) -> Self {
+        Member {
+            provider,
+            catalog,
+            cooling_until: Mutex::new(None),
+            learned: Mutex::new(Learned::default()),
+        }
+    }
 }
 
 /// Builds a [`Failover`].
@@ -54,6 +180,8 @@ pub struct FailoverBuilder {
     base_cooldown: Duration,
     max_attempts: Option<usize>,
     board: Option<Arc<dyn CooldownBoard>>,
+    route: Route,
+    expected: Vec<(String, (String, String), f64, u64)>,
 }
 
 impl fmt::Debug for FailoverBuilder {
@@ -67,11 +195,7 @@ impl fmt::Debug for FailoverBuilder {
 impl FailoverBuilder {
     /// Adds a member; members are tried in the order they are added.
     pub fn member(mut self, provider: Arc<dyn ConversionProvider>) -> Self {
-        self.members.push(Member {
-            provider,
-            catalog: None,
-            cooling_until: Mutex::new(None),
-        });
+        self.members.push(Member::new(provider, None));
         self
     }
     /// Adds a member whose format support is looked up in `catalog`.
@@ -80,11 +204,29 @@ impl FailoverBuilder {
         provider: Arc<dyn ConversionProvider>,
         catalog: Arc<dyn FormatCatalog>,
     ) -> Self {
-        self.members.push(Member {
-            provider,
-            catalog: Some(catalog),
-            cooling_until: Mutex::new(None),
-        });
+        self.members.push(Member::new(provider, Some(catalog)));
+        self
+    }
+    /// In which order members are tried (default [`Route::Ordered`]).
+    pub fn route(mut self, route: Route) -> Self {
+        self.route = route;
+        self
+    }
+    /// What `jobs` earlier conversions of `source` to `target` at member `member` cost, on
+    /// average (`mean` units of its cost): what [`Route::Cheapest`] starts from, say from a
+    /// journal of earlier runs.
+    pub fn expected_cost(
+        mut self,
+        member: &str,
+        source: &str,
+        target: &str,
+        mean: f64,
+        jobs: u64,
+    ) -> Self {
+        if mean.is_finite() && mean >= 0.0 && jobs > 0 {
+            let pair = (source.to_ascii_lowercase(), target.to_ascii_lowercase());
+            self.expected.push((member.to_owned(), pair, mean, jobs));
+        }
         self
     }
     /// The shortest cooldown after a failover-eligible error (default 30 s); a longer
@@ -120,12 +262,26 @@ impl FailoverBuilder {
             acc.union(m.provider.info().capabilities)
         });
         let poll_policy: PollPolicy = first.provider.info().poll_policy;
+        if let Route::Prefer(name) = &self.route {
+            if !names.contains(name) {
+                return Err(Error::config(
+                    "failover",
+                    format!("prefer={name}: no member is called {name:?}"),
+                ));
+            }
+        }
+        for (name, pair, mean, jobs) in self.expected {
+            if let Some(member) = self.members.iter().find(|m| m.name() == name) {
+                member.learned().add(pair, mean, jobs);
+            }
+        }
         Ok(Failover {
             info: ProviderInfo::new("failover", capabilities, poll_policy),
             max_attempts: self.max_attempts.unwrap_or(self.members.len()),
             members: self.members,
             base_cooldown: self.base_cooldown,
             board: self.board,
+            route: self.route,
         })
     }
 }
@@ -157,6 +313,7 @@ pub struct Failover {
     base_cooldown: Duration,
     max_attempts: usize,
     board: Option<Arc<dyn CooldownBoard>>,
+    route: Route,
 }
 
 impl fmt::Debug for Failover {
@@ -168,6 +325,7 @@ impl fmt::Debug for Failover {
             )
             .field("base_cooldown", &self.base_cooldown)
             .field("max_attempts", &self.max_attempts)
+            .field("route", &self.route)
             .finish()
     }
 }
@@ -180,6 +338,74 @@ impl Failover {
             base_cooldown: Duration::from_secs(30),
             max_attempts: None,
             board: None,
+            route: Route::Ordered,
+            expected: Vec::new(),
+        }
+    }
+
+    /// How it orders its members.
+    pub fn route(&self) -> &Route {
+        &self.route
+    }
+
+    /// The members in the order this router would try them for `request` (cooldowns and
+    /// capabilities aside).
+    pub fn order(&self, request: &JobRequest) -> Vec<String> {
+        self.ordered(request)
+            .into_iter()
+            .map(Member::name)
+            .collect()
+    }
+
+    fn ordered(&self, request: &JobRequest) -> Vec<&Member> {
+        let mut members: Vec<&Member> = self.members.iter().collect();
+        match &self.route {
+            Route::Ordered => {}
+            // A stable sort: equal costs keep the order members were added in.
+            Route::Cheapest => {
+                let costs: HashMap<String, f64> = members
+                    .iter()
+                    .map(|m| (m.name(), m.expected_cost(request)))
+                    .collect();
+                members.sort_by(|a, b| costs[&a.name()].total_cmp(&costs[&b.name()]));
+            }
+            Route::Prefer(name) => members.sort_by_key(|m| m.name() != *name),
+        }
+        members
+    }
+
+    /// Learns what `job` cost at its owner, once per job, when it completed with a cost and
+    /// its handle says which conversions it ran.
+    fn learn(&self, owner: &str, job: &Job) {
+        let (Some(cost), true) = (&job.cost, job.status == crate::model::JobStatus::Completed)
+        else {
+            return;
+        };
+        let Some(conversions) = job.handle.meta.get(CONVERSIONS_META) else {
+            return;
+        };
+        let Some(member) = self.members.iter().find(|m| m.name() == owner) else {
+            return;
+        };
+        let pairs: Vec<(String, String)> = conversions
+            .split(',')
+            .filter_map(|p| p.split_once('>'))
+            .map(|(s, t)| (s.to_owned(), t.to_owned()))
+            .collect();
+        if pairs.is_empty() {
+            return;
+        }
+        let mut learned = member.learned();
+        if learned.counted.len() > 10_000 {
+            learned.counted.clear();
+        }
+        if !learned.counted.insert(job.handle.id.clone()) {
+            return;
+        }
+        // A job of several conversions is taken to cost the same for each.
+        let each = cost.amount as f64 / pairs.len() as f64;
+        for pair in pairs {
+            learned.add(pair, each, 1);
         }
     }
 
@@ -288,7 +514,7 @@ impl Failover {
     ) -> Result<JobHandle> {
         let mut called = 0;
         let mut last_error: Option<Error> = None;
-        for member in &self.members {
+        for member in self.ordered(request) {
             let name = member.name();
             if excluded.contains(&name) {
                 continue;
@@ -324,6 +550,13 @@ impl Failover {
                         ATTEMPTS_META.into(),
                         serde_json::to_string(&attempts).expect("attempts serialise"),
                     );
+                    let pairs: Vec<String> = conversion_pairs(request)
+                        .iter()
+                        .map(|(source, target)| format!("{source}>{target}"))
+                        .collect();
+                    if !pairs.is_empty() {
+                        handle.meta.insert(CONVERSIONS_META.into(), pairs.join(","));
+                    }
                     return Ok(handle);
                 }
                 Err(e) if e.kind() == ErrorKind::Unsupported && e.is_failover_eligible() => {
@@ -419,10 +652,11 @@ impl Failover {
 
     /// A job `owner` answered for `handle`, as the router hands it on: named for its owner,
     /// with the handle's meta, its outputs tagged.
-    fn owned(owner: &dyn ConversionProvider, handle: &JobHandle, mut job: Job) -> Job {
+    fn owned(&self, owner: &dyn ConversionProvider, handle: &JobHandle, mut job: Job) -> Job {
         job.handle.provider = owner.info().name.to_string();
         job.handle.meta.extend(handle.meta.clone());
         Failover::tag(&mut job);
+        self.learn(&job.handle.provider, &job);
         job
     }
 
@@ -449,7 +683,7 @@ impl ConversionProvider for Failover {
     async fn poll(&self, handle: &JobHandle) -> Result<Job> {
         let owner = self.owner(&handle.provider, Operation::Poll)?;
         let job = owner.poll(handle).await?;
-        Ok(Failover::owned(owner.as_ref(), handle, job))
+        Ok(self.owned(owner.as_ref(), handle, job))
     }
 
     async fn wait_blocking(&self, handle: &JobHandle, within: Duration) -> Option<Result<Job>> {
@@ -458,7 +692,7 @@ impl ConversionProvider for Failover {
             Err(e) => return Some(Err(e)),
         };
         let answer = owner.wait_blocking(handle, within).await?;
-        Some(answer.map(|job| Failover::owned(owner.as_ref(), handle, job)))
+        Some(answer.map(|job| self.owned(owner.as_ref(), handle, job)))
     }
 
     /// Tries each member's parser: the first that accepts the callback names the owner. A

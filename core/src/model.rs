@@ -13,6 +13,7 @@ use serde_json::{Map, Value};
 use tokio::io::AsyncRead;
 use url::Url;
 
+use crate::cost::Cost;
 use crate::redact::{redact_json, redact_query};
 use crate::secret::Secret;
 
@@ -666,8 +667,8 @@ pub struct Job {
     /// Errors and warnings the vendor reported.
     pub messages: Vec<JobMessage>,
     /// What the vendor said the job cost, in its own unit (ConvertAPI's `ConversionCost`,
-    /// online-convert's `spent` credits), when it said.
-    pub cost: Option<u64>,
+    /// online-convert's `spent` credits, CloudConvert's tasks' credits), when it said.
+    pub cost: Option<Cost>,
     /// The vendor's raw reply, for what the model does not name. `Debug` shows it redacted.
     pub raw: Option<Value>,
 }

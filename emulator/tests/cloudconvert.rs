@@ -68,7 +68,7 @@ async fn an_upload_converts_and_the_sync_wait_takes_one_request() {
     assert!(jpeg_of(&cc, &job).await.starts_with(&[0xFF, 0xD8, 0xFF]));
     assert_eq!(job.inputs[0].kind.as_deref(), Some("import/upload"));
     assert_eq!(job.conversions[0].target, "jpg");
-    assert_eq!(job.cost, Some(1));
+    assert_eq!(job.cost, Some(multiconvert_core::Cost::new(1, "credits")));
     assert_eq!(emulator.count("cc.wait"), 1);
     assert_eq!(
         emulator.count("cc.poll"),

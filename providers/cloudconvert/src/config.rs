@@ -2,10 +2,12 @@
 
 use std::fmt;
 
-use multiconvert_core::config::{non_blank, paced, parse_base_url, rate_from_lookup};
+use multiconvert_core::config::{
+    non_blank, paced, parse_base_url, price_from_lookup, rate_from_lookup,
+};
 use multiconvert_core::http::HttpConfig;
 use multiconvert_core::pace::Rate;
-use multiconvert_core::{Error, PollPolicy, Result, Secret};
+use multiconvert_core::{Error, PollPolicy, Price, Result, Secret};
 use url::Url;
 
 use crate::NAME;
@@ -45,6 +47,7 @@ pub struct Config {
     pub(crate) sync_base_url: Option<Url>,
     pub(crate) webhook_secret: Option<Secret>,
     pub(crate) http: HttpConfig,
+    pub(crate) price: Option<Price>,
     pub(crate) poll_policy: PollPolicy,
 }
 
@@ -77,7 +80,8 @@ impl Config {
     /// sync base waits by polling.
     ///
     /// `MULTICONVERT_RATE_CLOUDCONVERT` sets the request rate (`50/s`, `3000/min,burst=20`,
-    /// `unlimited`; default [`default_rate`]).
+    /// `unlimited`; default [`default_rate`]), `MULTICONVERT_PRICE_CLOUDCONVERT` what a unit of its
+    /// cost is worth (`0.02`).
     pub fn from_env() -> Result<Config> {
         Config::from_lookup(|name| std::env::var(name).ok())
     }
@@ -109,6 +113,9 @@ impl Config {
         if let Some(secret) = lookup("CLOUDCONVERT_WEBHOOK_SECRET") {
             builder = builder.webhook_secret(secret);
         }
+        if let Some(price) = price_from_lookup(NAME, NAME, &lookup)? {
+            builder = builder.price(price);
+        }
         if let Some(rate) = rate_from_lookup(NAME, NAME, &lookup)? {
             builder = builder.rate(rate);
         }
@@ -138,6 +145,11 @@ impl Config {
             _ => http,
         };
         self
+    }
+
+    /// What one unit of the instance's cost is worth, when set.
+    pub fn price(&self) -> Option<Price> {
+        self.price
     }
 
     /// The instance's request rate.
@@ -173,6 +185,7 @@ pub struct ConfigBuilder {
     webhook_secret: Option<Secret>,
     http: Option<HttpConfig>,
     rate: Option<Rate>,
+    price: Option<Price>,
     poll_policy: Option<PollPolicy>,
 }
 
@@ -236,6 +249,12 @@ impl ConfigBuilder {
         self.rate = Some(rate);
         self
     }
+    /// What one unit of this instance's [`Cost`](multiconvert_core::Cost) is worth to you (no
+    /// default): what routing by cost and the reports compare vendors by.
+    pub fn price(mut self, price: Price) -> Self {
+        self.price = Some(price);
+        self
+    }
     /// The default poll policy (see [`default_poll_policy`]).
     pub fn poll_policy(mut self, policy: PollPolicy) -> Self {
         self.poll_policy = Some(policy);
@@ -278,6 +297,7 @@ impl ConfigBuilder {
             sync_base_url,
             webhook_secret: self.webhook_secret,
             http: paced(self.http, self.rate, default_rate()),
+            price: self.price,
             poll_policy: self.poll_policy.unwrap_or_else(default_poll_policy),
         })
     }

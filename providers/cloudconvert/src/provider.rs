@@ -69,7 +69,8 @@ impl CloudConvert {
             .with_signed_webhooks(config.webhook_secret.is_some())
             .with_delete(true)
             .with_idempotent_submit(true);
-        let info = ProviderInfo::new(config.name.clone(), capabilities, config.poll_policy);
+        let info = ProviderInfo::new(config.name.clone(), capabilities, config.poll_policy)
+            .with_price(config.price);
         Ok(CloudConvert { config, http, info })
     }
 

@@ -3,8 +3,8 @@
 use http::{HeaderMap, StatusCode};
 use multiconvert_core::http::status_error;
 use multiconvert_core::{
-    Checksum, Error, ErrorKind, Job, JobConversion, JobHandle, JobInput, JobMessage, JobStatus,
-    Operation, Output, Result,
+    Checksum, Cost, Error, ErrorKind, Job, JobConversion, JobHandle, JobInput, JobMessage,
+    JobStatus, Operation, Output, Result,
 };
 use serde_json::Value;
 
@@ -136,7 +136,7 @@ pub fn to_job(wire: &WireJob, raw: Value, operation: Operation) -> Result<Job> {
             raw.to_string().as_bytes(),
         ));
     }
-    job.cost = cost;
+    job.cost = cost.map(|credits| Cost::new(credits, "credits"));
     job.raw = Some(raw);
     Ok(job)
 }
@@ -223,7 +223,7 @@ mod tests {
         assert_eq!(job.conversions[0].target, "png");
         assert_eq!(job.outputs.len(), 1);
         assert_eq!(job.outputs[0].size, Some(172570));
-        assert_eq!(job.cost, Some(1));
+        assert_eq!(job.cost, Some(Cost::new(1, "credits")));
     }
 
     #[test]

@@ -176,3 +176,30 @@ fn the_request_rate_comes_from_its_variable_or_the_vendor_default() {
     let c = c.with_http(http);
     assert_eq!(c.rate(), Rate::per_second(5.0));
 }
+
+#[test]
+fn the_price_of_a_unit_comes_from_its_variable_and_reaches_the_provider_info() {
+    use multiconvert_cloudconvert::config::Config;
+    use multiconvert_core::{ConversionProvider, Price};
+    let env = multiconvert_conformance::fake_env;
+    let c = Config::from_lookup(env(&[("CLOUDCONVERT_API_KEY", "k")])).unwrap();
+    assert_eq!(c.price(), None);
+    let c = Config::from_lookup(env(&[
+        ("CLOUDCONVERT_API_KEY", "k"),
+        ("MULTICONVERT_PRICE_CLOUDCONVERT", "0.02"),
+    ]))
+    .unwrap();
+    assert_eq!(c.price(), Price::per_unit(0.02));
+    let provider = multiconvert_cloudconvert::CloudConvert::new(c).unwrap();
+    assert_eq!(provider.info().price, Price::per_unit(0.02));
+    let e = Config::from_lookup(env(&[
+        ("CLOUDCONVERT_API_KEY", "k"),
+        ("MULTICONVERT_PRICE_CLOUDCONVERT", "free"),
+    ]))
+    .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Config);
+    assert!(
+        e.message().contains("MULTICONVERT_PRICE_CLOUDCONVERT"),
+        "{e}"
+    );
+}

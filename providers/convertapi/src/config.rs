@@ -3,10 +3,12 @@
 use std::fmt;
 use std::time::Duration;
 
-use multiconvert_core::config::{non_blank, paced, parse_base_url, rate_from_lookup};
+use multiconvert_core::config::{
+    non_blank, paced, parse_base_url, price_from_lookup, rate_from_lookup,
+};
 use multiconvert_core::http::HttpConfig;
 use multiconvert_core::pace::Rate;
-use multiconvert_core::{Error, PollPolicy, Result, Secret};
+use multiconvert_core::{Error, PollPolicy, Price, Result, Secret};
 use url::Url;
 
 use crate::NAME;
@@ -108,6 +110,7 @@ pub struct Config {
     pub(crate) route: AsyncRoute,
     pub(crate) auth: AuthMode,
     pub(crate) http: HttpConfig,
+    pub(crate) price: Option<Price>,
     pub(crate) poll_policy: PollPolicy,
     pub(crate) conversion_timeout: Duration,
     pub(crate) inline_uploads: bool,
@@ -155,7 +158,8 @@ impl Config {
     /// `async`, see [`SubmitStyle`]).
     ///
     /// `MULTICONVERT_RATE_CONVERTAPI` sets the request rate (`50/s`, `3000/min,burst=20`,
-    /// `unlimited`; default [`default_rate`]).
+    /// `unlimited`; default [`default_rate`]), `MULTICONVERT_PRICE_CONVERTAPI` what a unit of its
+    /// cost is worth (`0.02`).
     pub fn from_env() -> Result<Config> {
         Config::from_lookup(|name| std::env::var(name).ok())
     }
@@ -181,6 +185,9 @@ impl Config {
             })?;
             builder = builder.submit_style(style);
         }
+        if let Some(price) = price_from_lookup(NAME, NAME, &lookup)? {
+            builder = builder.price(price);
+        }
         if let Some(rate) = rate_from_lookup(NAME, NAME, &lookup)? {
             builder = builder.rate(rate);
         }
@@ -202,6 +209,11 @@ impl Config {
             _ => http,
         };
         self
+    }
+
+    /// What one unit of the instance's cost is worth, when set.
+    pub fn price(&self) -> Option<Price> {
+        self.price
     }
 
     /// The instance's request rate.
@@ -249,6 +261,7 @@ pub struct ConfigBuilder {
     auth: AuthMode,
     http: Option<HttpConfig>,
     rate: Option<Rate>,
+    price: Option<Price>,
     poll_policy: Option<PollPolicy>,
     conversion_timeout: Option<Duration>,
     inline_uploads: bool,
@@ -308,6 +321,12 @@ impl ConfigBuilder {
         self.rate = Some(rate);
         self
     }
+    /// What one unit of this instance's [`Cost`](multiconvert_core::Cost) is worth to you (no
+    /// default): what routing by cost and the reports compare vendors by.
+    pub fn price(mut self, price: Price) -> Self {
+        self.price = Some(price);
+        self
+    }
     /// The default poll policy (see [`default_poll_policy`]).
     pub fn poll_policy(mut self, policy: PollPolicy) -> Self {
         self.poll_policy = Some(policy);
@@ -360,6 +379,7 @@ impl ConfigBuilder {
             route: self.route,
             auth: self.auth,
             http: paced(self.http, self.rate, default_rate()),
+            price: self.price,
             poll_policy: self.poll_policy.unwrap_or_else(default_poll_policy),
             conversion_timeout: timeout,
             inline_uploads: self.inline_uploads,

@@ -78,7 +78,8 @@ impl ConvertApi {
             .with_webhooks(true)
             .with_delete(true)
             .with_idempotent_submit(true);
-        let info = ProviderInfo::new(config.name.clone(), capabilities, config.poll_policy);
+        let info = ProviderInfo::new(config.name.clone(), capabilities, config.poll_policy)
+            .with_price(config.price);
         Ok(ConvertApi {
             config,
             http,

@@ -3,7 +3,7 @@
 use http::{HeaderMap, StatusCode};
 use multiconvert_core::http::status_error;
 use multiconvert_core::{
-    Error, ErrorKind, Job, JobHandle, JobMessage, JobStatus, Operation, Output, Result,
+    Cost, Error, ErrorKind, Job, JobHandle, JobMessage, JobStatus, Operation, Output, Result,
 };
 use serde_json::Value;
 
@@ -101,7 +101,11 @@ pub fn completed_job(handle: &JobHandle, body: &[u8], operation: Operation) -> R
     job.raw = serde_json::from_slice(body).ok();
     job.cost = serde_json::from_slice::<WireResult>(body)
         .ok()
-        .and_then(|r| r.conversion_cost.or(r.conversion_time));
+        .and_then(|r| {
+            r.conversion_cost
+                .map(|n| Cost::new(n, "conversions"))
+                .or_else(|| r.conversion_time.map(|n| Cost::new(n, "seconds")))
+        });
     Ok(job)
 }
 

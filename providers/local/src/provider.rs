@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use image::ImageFormat;
 use multiconvert_core::{
     ByteStream, Capabilities, ConversionProvider, Error, ErrorKind, FormatTable, Job, JobHandle,
-    JobMessage, JobRequest, JobStatus, Operation, Output, PollPolicy, ProviderInfo, Result,
+    JobMessage, JobRequest, JobStatus, Operation, Output, PollPolicy, Price, ProviderInfo, Result,
     WebhookEvent, WebhookRequest,
 };
 
@@ -81,7 +81,8 @@ impl Local {
             .with_max_interval(std::time::Duration::from_millis(250))
             .with_factor(1.5);
         Ok(Local {
-            info: ProviderInfo::new(NAME, capabilities, poll),
+            // In-process: it costs the caller nothing but the machine.
+            info: ProviderInfo::new(NAME, capabilities, poll).with_price(Some(Price::FREE)),
             jobs,
             limits: ImageLimits::default(),
         })

@@ -9,8 +9,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use multiconvert_core::{
     ByteStream, Capabilities, ConversionProvider, Error, ErrorKind, Job, JobHandle, JobMessage,
-    JobRequest, JobStatus, Operation, Output, PollPolicy, ProviderInfo, Result, WebhookEvent,
-    WebhookRequest,
+    JobRequest, JobStatus, Operation, Output, PollPolicy, Price, ProviderInfo, Result,
+    WebhookEvent, WebhookRequest,
 };
 use multiconvert_local::store::StoredJob;
 use multiconvert_local::DiskJobs;
@@ -132,7 +132,8 @@ impl Office {
             warm.warm_up();
         }
         Ok(Office {
-            info: ProviderInfo::new(name, capabilities, poll),
+            // In-process: it costs the caller nothing but the machine.
+            info: ProviderInfo::new(name, capabilities, poll).with_price(Some(Price::FREE)),
             jobs,
             pool: Arc::new(Pool::new(config.concurrency, config.root.join("profiles"))),
             warm,

@@ -2,10 +2,12 @@
 
 use std::fmt;
 
-use multiconvert_core::config::{non_blank, paced, parse_base_url, rate_from_lookup};
+use multiconvert_core::config::{
+    non_blank, paced, parse_base_url, price_from_lookup, rate_from_lookup,
+};
 use multiconvert_core::http::HttpConfig;
 use multiconvert_core::pace::Rate;
-use multiconvert_core::{Error, PollPolicy, Result, Secret};
+use multiconvert_core::{Error, PollPolicy, Price, Result, Secret};
 use url::Url;
 
 use crate::NAME;
@@ -64,6 +66,7 @@ pub struct Config {
     pub(crate) base_url: Url,
     pub(crate) webhook: WebhookVerification,
     pub(crate) http: HttpConfig,
+    pub(crate) price: Option<Price>,
     pub(crate) submit_mode: SubmitMode,
     pub(crate) poll_policy: PollPolicy,
 }
@@ -92,7 +95,8 @@ impl Config {
     /// base URL from `API2CONVERT_BASE_URL`, the webhook secret from `API2CONVERT_WEBHOOK_SECRET`.
     ///
     /// `MULTICONVERT_RATE_ONLINE_CONVERT` sets the request rate (`50/s`, `3000/min,burst=20`,
-    /// `unlimited`; default [`default_rate`]).
+    /// `unlimited`; default [`default_rate`]), `MULTICONVERT_PRICE_ONLINE_CONVERT` what a unit of its
+    /// cost is worth (`0.02`).
     pub fn from_env() -> Result<Config> {
         Config::from_lookup(|name| std::env::var(name).ok())
     }
@@ -115,6 +119,9 @@ impl Config {
         if let Some(secret) = lookup("API2CONVERT_WEBHOOK_SECRET") {
             builder = builder.webhook_secret(secret);
         }
+        if let Some(price) = price_from_lookup(NAME, NAME, &lookup)? {
+            builder = builder.price(price);
+        }
         if let Some(rate) = rate_from_lookup(NAME, NAME, &lookup)? {
             builder = builder.rate(rate);
         }
@@ -136,6 +143,11 @@ impl Config {
             _ => http,
         };
         self
+    }
+
+    /// What one unit of the instance's cost is worth, when set.
+    pub fn price(&self) -> Option<Price> {
+        self.price
     }
 
     /// The instance's request rate.
@@ -170,6 +182,7 @@ pub struct ConfigBuilder {
     webhook_secret: Option<Secret>,
     http: Option<HttpConfig>,
     rate: Option<Rate>,
+    price: Option<Price>,
     submit_mode: SubmitMode,
     poll_policy: Option<PollPolicy>,
 }
@@ -221,6 +234,12 @@ impl ConfigBuilder {
         self.rate = Some(rate);
         self
     }
+    /// What one unit of this instance's [`Cost`](multiconvert_core::Cost) is worth to you (no
+    /// default): what routing by cost and the reports compare vendors by.
+    pub fn price(mut self, price: Price) -> Self {
+        self.price = Some(price);
+        self
+    }
     /// How `submit` creates jobs.
     pub fn submit_mode(mut self, mode: SubmitMode) -> Self {
         self.submit_mode = mode;
@@ -259,6 +278,7 @@ impl ConfigBuilder {
             base_url,
             webhook,
             http: paced(self.http, self.rate, default_rate()),
+            price: self.price,
             submit_mode: self.submit_mode,
             poll_policy: self.poll_policy.unwrap_or_else(default_poll_policy),
         })

@@ -99,7 +99,8 @@ impl OnlineConvert {
             .with_delete(true)
             .with_staged_jobs(true)
             .with_idempotent_submit(config.submit_mode == SubmitMode::TwoPhase);
-        let info = ProviderInfo::new(config.name.clone(), capabilities, config.poll_policy);
+        let info = ProviderInfo::new(config.name.clone(), capabilities, config.poll_policy)
+            .with_price(config.price);
         Ok(OnlineConvert {
             config,
             http,

@@ -4,8 +4,8 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use http::{HeaderMap, StatusCode};
 use multiconvert_core::http::status_error;
 use multiconvert_core::{
-    Checksum, Error, ErrorKind, Job, JobConversion, JobHandle, JobInput, JobMessage, JobStatus,
-    Operation, Output, Result, Severity,
+    Checksum, Cost, Error, ErrorKind, Job, JobConversion, JobHandle, JobInput, JobMessage,
+    JobStatus, Operation, Output, Result, Severity,
 };
 use serde_json::Value;
 
@@ -146,7 +146,11 @@ pub fn to_job(wire: &WireJob, raw: Value) -> Job {
     let mut job = Job::new(handle_of(wire), map_status(&wire.status.code));
     job.inputs = wire.input.iter().map(job_input).collect();
     job.conversions = wire.conversion.iter().map(job_conversion).collect();
-    job.cost = wire.spent.as_deref().and_then(|s| s.trim().parse().ok());
+    job.cost = wire
+        .spent
+        .as_deref()
+        .and_then(|s| s.trim().parse().ok())
+        .map(|credits| Cost::new(credits, "credits"));
     job.outputs = wire
         .output
         .iter()

@@ -408,3 +408,30 @@ fn the_request_rate_comes_from_its_variable_or_the_vendor_default() {
     let c = c.with_http(http);
     assert_eq!(c.rate(), Rate::per_second(5.0));
 }
+
+#[test]
+fn the_price_of_a_unit_comes_from_its_variable_and_reaches_the_provider_info() {
+    use multiconvert_core::{ConversionProvider, Price};
+    use multiconvert_online_convert::config::Config;
+    let env = multiconvert_conformance::fake_env;
+    let c = Config::from_lookup(env(&[("API2CONVERT_API_KEY", "k")])).unwrap();
+    assert_eq!(c.price(), None);
+    let c = Config::from_lookup(env(&[
+        ("API2CONVERT_API_KEY", "k"),
+        ("MULTICONVERT_PRICE_ONLINE_CONVERT", "0.02"),
+    ]))
+    .unwrap();
+    assert_eq!(c.price(), Price::per_unit(0.02));
+    let provider = multiconvert_online_convert::OnlineConvert::new(c).unwrap();
+    assert_eq!(provider.info().price, Price::per_unit(0.02));
+    let e = Config::from_lookup(env(&[
+        ("API2CONVERT_API_KEY", "k"),
+        ("MULTICONVERT_PRICE_ONLINE_CONVERT", "free"),
+    ]))
+    .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Config);
+    assert!(
+        e.message().contains("MULTICONVERT_PRICE_ONLINE_CONVERT"),
+        "{e}"
+    );
+}
