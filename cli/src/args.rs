@@ -165,6 +165,11 @@ pub struct BatchArgs {
     /// to the machine's cores.
     #[arg(long = "limit", value_name = "NAME=N", value_parser = parse_limit)]
     pub limits: Vec<(String, usize)>,
+    /// At most N units of provider NAME's cost per day, week or month (repeatable): every
+    /// process sharing the --state counts against one budget; a provider over its budget is
+    /// skipped, and a file no provider may take fails with exit code 4.
+    #[arg(long = "budget", value_name = "NAME=N/month", value_parser = parse_budget)]
+    pub budgets: Vec<(String, multiconvert_core::spend::Budget)>,
     /// Where the journal lives: `sqlite:PATH` (or a path), `postgres://…` to share it between
     /// processes, or `none` (not resumable). Default: a SQLite file in the out directory.
     #[arg(long, value_name = "URL")]
@@ -232,6 +237,19 @@ fn parse_limit(text: &str) -> Result<(String, usize), String> {
         return Err(format!("{text:?}: a limit needs a name and at least 1"));
     }
     Ok((name.trim().to_owned(), n))
+}
+
+fn parse_budget(text: &str) -> Result<(String, multiconvert_core::spend::Budget), String> {
+    let (name, budget) = text
+        .split_once('=')
+        .ok_or_else(|| format!("{text:?} is not NAME=N/month"))?;
+    if name.trim().is_empty() {
+        return Err(format!("{text:?}: a budget needs a provider name"));
+    }
+    let budget = budget
+        .parse()
+        .map_err(|e: multiconvert_core::Error| e.message().to_owned())?;
+    Ok((name.trim().to_owned(), budget))
 }
 
 /// What `conformance` does.

@@ -576,19 +576,26 @@ async fn run_inner(args: &BatchArgs) -> multiconvert_core::Result<u8> {
             None => members.push(member),
         }
     }
-    let (provider, router): (Arc<dyn ConversionProvider>, _) = if members.len() == 1 {
-        (members.remove(0), None)
-    } else {
-        let mut builder = Failover::builder().route(args.route.clone());
-        for member in members {
-            builder = builder.member(member);
-        }
-        if let Some(store) = &store {
-            builder = builder.cooldowns(Arc::new(store.clone()));
-        }
-        let router = Arc::new(builder.build()?);
-        (router.clone() as Arc<dyn ConversionProvider>, Some(router))
-    };
+    // Budgets are kept by the router, so a budgeted provider gets one even alone.
+    let (provider, router): (Arc<dyn ConversionProvider>, _) =
+        if members.len() == 1 && args.budgets.is_empty() {
+            (members.remove(0), None)
+        } else {
+            let mut builder = Failover::builder().route(args.route.clone());
+            for member in members {
+                builder = builder.member(member);
+            }
+            for (name, budget) in &args.budgets {
+                builder = builder.budget(name, *budget);
+            }
+            if let Some(store) = &store {
+                builder = builder
+                    .cooldowns(Arc::new(store.clone()))
+                    .ledger(Arc::new(store.clone()));
+            }
+            let router = Arc::new(builder.build()?);
+            (router.clone() as Arc<dyn ConversionProvider>, Some(router))
+        };
     let mut conversion = Conversion::to(&args.to);
     if let Some(from) = &args.from {
         conversion = conversion.from(from);

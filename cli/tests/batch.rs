@@ -2,6 +2,7 @@
 //! at several points and rerun, on SQLite and (when a server is given) PostgreSQL; two
 //! processes sharing one state (the default SQLite file, and PostgreSQL). Jobs are counted on the emulator.
 
+use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -498,4 +499,75 @@ async fn costs_are_reported_per_file_and_per_provider_and_routes_order_the_failo
     let (code, lines) = run("bad", "fastest");
     assert_ne!(code, 0, "{lines:?}");
     emulator.shutdown().await;
+}
+
+/// Two processes on one state with one budget: together they never convert more than it
+/// allows (counted on the emulator), the files past it fail with exit code 4 and the reason,
+/// and stay for a rerun; on SQLite and, when a server is given, PostgreSQL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_processes_on_one_state_keep_to_one_budget() {
+    const FILES: usize = 8;
+    const CAP: usize = 3;
+    let dir = tempfile::tempdir().unwrap();
+    let mut states: Vec<Option<String>> = vec![None];
+    states.extend(
+        self::states(dir.path())
+            .await
+            .into_iter()
+            .filter(|s| s.starts_with("postgres"))
+            .map(Some),
+    );
+    for (n, state) in states.into_iter().enumerate() {
+        let emulator = Emulator::start(EmulatorConfig::default().work(Duration::from_millis(100)))
+            .await
+            .unwrap();
+        let run = dir.path().join(format!("budget{n}"));
+        let input = inputs(&run, FILES);
+        let vendor = Vendor::ConvertApiCurrent;
+        let env = vendor.env(&emulator);
+        let mut args = args(
+            &input,
+            &run.join("out"),
+            state.as_deref().unwrap_or("none"),
+            vendor.provider(),
+        );
+        if state.is_none() {
+            let at = args.iter().position(|a| a == "--state").unwrap();
+            args.drain(at..at + 2);
+        }
+        args.extend(["--budget".to_owned(), format!("convertapi={CAP}/day")]);
+        let a = spawn(&args, &env, &run);
+        let b = spawn(&args, &env, &run);
+        let (code_a, lines_a) = a.finish();
+        let (code_b, lines_b) = b.finish();
+        let what = state.as_deref().unwrap_or("the default state");
+        let done = files_with(&lines_a, "done").len() + files_with(&lines_b, "done").len();
+        assert_eq!(done, CAP, "{what}: {lines_a:?} {lines_b:?}");
+        assert_eq!(
+            vendor.jobs(&emulator).len(),
+            CAP,
+            "{what}: the vendor's count"
+        );
+        assert_eq!((code_a, code_b), (4, 4), "{what}: {lines_a:?} {lines_b:?}");
+        let stopped: Vec<&Value> = lines_a
+            .iter()
+            .chain(&lines_b)
+            .filter(|l| l["status"] == "failed")
+            .collect();
+        // A file left for a rerun may be taken up by the other process too: both say so.
+        let distinct: BTreeSet<&str> = stopped
+            .iter()
+            .filter_map(|l| l["source"].as_str())
+            .collect();
+        assert_eq!(distinct.len(), FILES - CAP, "{what}");
+        for line in stopped {
+            assert_eq!(line["retry"], true, "{what}: {line}");
+            let error = line["error"].to_string();
+            assert!(
+                error.contains("over its budget of 3/day"),
+                "{what}: {error}"
+            );
+        }
+        emulator.shutdown().await;
+    }
 }

@@ -17,6 +17,7 @@ use crate::model::{Job, JobHandle, JobRequest, Output, WebhookEvent, WebhookRequ
 use crate::poll::PollPolicy;
 use crate::provider::{ByteStream, ConversionProvider, ProviderExt};
 use crate::shared::CooldownBoard;
+use crate::spend::{Budget, MemoryLedger, Reserved, SpendLedger};
 
 /// The handle meta key under which a router records its attempts (JSON).
 pub const ATTEMPTS_META: &str = "failover.attempts";
@@ -24,6 +25,10 @@ pub const ATTEMPTS_META: &str = "failover.attempts";
 /// The handle meta key under which a router records the job's conversions (`png>jpg`, several
 /// joined by `,`), so that what the job cost is learned for that conversion.
 pub const CONVERSIONS_META: &str = "failover.conversions";
+
+/// The handle meta key under which a router records the budget reservation a job holds, to
+/// settle with what the job cost when it ends.
+pub const RESERVATION_META: &str = "failover.reservation";
 
 /// In which order a [`Failover`] tries its members for a job.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -150,19 +155,22 @@ impl Member {
     fn learned(&self) -> std::sync::MutexGuard<'_, Learned> {
         self.learned.lock().unwrap_or_else(|p| p.into_inner())
     }
-    /// What `request` is expected to cost here, in the caller's money; infinite without a price.
-    fn expected_cost(&self, request: &JobRequest) -> f64 {
-        let Some(price) = self.provider.info().price else {
-            return f64::INFINITY;
-        };
+    /// The units of its cost `request` is expected to take here.
+    fn expected_units(&self, request: &JobRequest) -> f64 {
         let learned = self.learned();
         let pairs = conversion_pairs(request);
-        let units: f64 = if pairs.is_empty() {
+        if pairs.is_empty() {
             learned.overall()
         } else {
             pairs.iter().map(|pair| learned.expected(pair)).sum()
-        };
-        price.unit_price() * units
+        }
+    }
+    /// What `request` is expected to cost here, in the caller's money; infinite without a price.
+    fn expected_cost(&self, request: &JobRequest) -> f64 {
+        match self.provider.info().price {
+            Some(price) => price.unit_price() * self.expected_units(request),
+            None => f64::INFINITY,
+        }
     }
     fn new(provider: Arc<dyn ConversionProvider>, catalog: Option<Arc<dyn FormatCatalog>>) -> Self {
         Member {
@@ -182,6 +190,9 @@ pub struct FailoverBuilder {
     board: Option<Arc<dyn CooldownBoard>>,
     route: Route,
     expected: Vec<(String, (String, String), f64, u64)>,
+    budgets: HashMap<String, Budget>,
+    ledger: Option<Arc<dyn SpendLedger>>,
+    quota_cooldown: Duration,
 }
 
 impl fmt::Debug for FailoverBuilder {
@@ -205,6 +216,25 @@ impl FailoverBuilder {
         catalog: Arc<dyn FormatCatalog>,
     ) -> Self {
         self.members.push(Member::new(provider, Some(catalog)));
+        self
+    }
+    /// Caps what member `member` may spend per period, in units of its cost: before a submit
+    /// the job's expected cost is reserved in the [`ledger`](Self::ledger), and a member whose
+    /// budget it would pass is skipped like a cooled-down one.
+    pub fn budget(mut self, member: &str, budget: Budget) -> Self {
+        self.budgets.insert(member.to_owned(), budget);
+        self
+    }
+    /// Where budgets are counted (default: this process's memory; `multiconvert-store` gives
+    /// one shared by every instance on a SQLite or PostgreSQL store).
+    pub fn ledger(mut self, ledger: Arc<dyn SpendLedger>) -> Self {
+        self.ledger = Some(ledger);
+        self
+    }
+    /// How long a member whose vendor says its quota or credits ran out rests when the vendor
+    /// gives no time to retry after (default one hour; never shorter than the base cooldown).
+    pub fn quota_cooldown(mut self, cooldown: Duration) -> Self {
+        self.quota_cooldown = cooldown;
         self
     }
     /// In which order members are tried (default [`Route::Ordered`]).
@@ -262,6 +292,12 @@ impl FailoverBuilder {
             acc.union(m.provider.info().capabilities)
         });
         let poll_policy: PollPolicy = first.provider.info().poll_policy;
+        if let Some(name) = self.budgets.keys().find(|n| !names.contains(n)) {
+            return Err(Error::config(
+                "failover",
+                format!("a budget for {name:?}, which is no member"),
+            ));
+        }
         if let Route::Prefer(name) = &self.route {
             if !names.contains(name) {
                 return Err(Error::config(
@@ -282,6 +318,12 @@ impl FailoverBuilder {
             base_cooldown: self.base_cooldown,
             board: self.board,
             route: self.route,
+            budgets: self.budgets,
+            ledger: self
+                .ledger
+                .unwrap_or_else(|| Arc::new(MemoryLedger::default())),
+            quota_cooldown: self.quota_cooldown,
+            settled: Mutex::new(HashSet::new()),
         })
     }
 }
@@ -314,6 +356,21 @@ pub struct Failover {
     max_attempts: usize,
     board: Option<Arc<dyn CooldownBoard>>,
     route: Route,
+    budgets: HashMap<String, Budget>,
+    ledger: Arc<dyn SpendLedger>,
+    quota_cooldown: Duration,
+    /// Reservations this router settled (a job polled again settles nothing).
+    settled: Mutex<HashSet<String>>,
+}
+
+/// What a budget said about a member before a submit.
+enum Hold {
+    /// The member has no budget.
+    Unbudgeted,
+    /// Reserved under this id.
+    Held(String),
+    /// Skip it: why.
+    Over(String),
 }
 
 impl fmt::Debug for Failover {
@@ -326,6 +383,7 @@ impl fmt::Debug for Failover {
             .field("base_cooldown", &self.base_cooldown)
             .field("max_attempts", &self.max_attempts)
             .field("route", &self.route)
+            .field("budgets", &self.budgets)
             .finish()
     }
 }
@@ -340,6 +398,60 @@ impl Failover {
             board: None,
             route: Route::Ordered,
             expected: Vec::new(),
+            budgets: HashMap::new(),
+            ledger: None,
+            quota_cooldown: Duration::from_secs(3600),
+        }
+    }
+
+    /// Reserves what `request` is expected to cost at `member`, when it has a budget. A ledger
+    /// that cannot answer skips the member: a budget is never passed for want of checking it.
+    async fn hold(&self, member: &Member, request: &JobRequest) -> Hold {
+        let name = member.name();
+        let Some(budget) = self.budgets.get(&name) else {
+            return Hold::Unbudgeted;
+        };
+        let amount = (member.expected_units(request).ceil() as u64).max(1);
+        let period = budget.period.key(chrono::Utc::now());
+        match self
+            .ledger
+            .reserve(&name, &period, budget.cap, amount)
+            .await
+        {
+            Ok(Reserved::Held(id)) => Hold::Held(id),
+            Ok(Reserved::Over { spent }) => Hold::Over(format!(
+                "over its budget of {budget} ({spent} spent or held in {period}, this job \
+                 expected to take {amount})"
+            )),
+            Err(e) => Hold::Over(format!("its budget could not be checked: {e}")),
+        }
+    }
+
+    /// Settles the reservation `job` holds once it has ended: with what the vendor said it
+    /// cost, nothing for a job that failed without a cost, and the estimate kept for a job that
+    /// completed without one.
+    async fn settle(&self, job: &Job) {
+        if !job.status.is_terminal() {
+            return;
+        }
+        let Some(id) = job.handle.meta.get(RESERVATION_META) else {
+            return;
+        };
+        let actual = match &job.cost {
+            Some(cost) => cost.amount,
+            None if job.status == crate::model::JobStatus::Completed => return,
+            None => 0,
+        };
+        if !self
+            .settled
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(id.clone())
+        {
+            return;
+        }
+        if let Err(e) = self.ledger.settle(id, actual).await {
+            tracing::warn!(reservation = %id, error = %e, "failover: a budget reservation could not be settled; its estimate stays held");
         }
     }
 
@@ -514,6 +626,7 @@ impl Failover {
     ) -> Result<JobHandle> {
         let mut called = 0;
         let mut last_error: Option<Error> = None;
+        let mut over_budget = Vec::new();
         for member in self.ordered(request) {
             let name = member.name();
             if excluded.contains(&name) {
@@ -540,9 +653,32 @@ impl Failover {
                 ));
                 continue;
             }
+            let reservation = match self.hold(member, request).await {
+                Hold::Unbudgeted => None,
+                Hold::Held(id) => Some(id),
+                Hold::Over(reason) => {
+                    tracing::info!(member = %name, %reason, "failover: skipped, over its budget");
+                    over_budget.push(format!("{name}: {reason}"));
+                    attempts.push(Attempt::skipped(&name, reason));
+                    continue;
+                }
+            };
             called += 1;
-            match member.provider.submit(request).await {
+            let submitted = member.provider.submit(request).await;
+            if let (Some(id), Err(e)) = (&reservation, &submitted) {
+                // A job that provably does not exist costs nothing; an ambiguous one keeps
+                // its estimate held.
+                if !e.is_ambiguous() {
+                    if let Err(e) = self.ledger.settle(id, 0).await {
+                        tracing::warn!(reservation = %id, error = %e, "failover: a budget reservation could not be released");
+                    }
+                }
+            }
+            match submitted {
                 Ok(mut handle) => {
+                    if let Some(id) = reservation {
+                        handle.meta.insert(RESERVATION_META.into(), id);
+                    }
                     tracing::info!(member = %name, job = %handle.id, "failover: submitted");
                     attempts.push(Attempt::succeeded(&name, format!("job {}", handle.id)));
                     handle.provider = name;
@@ -567,9 +703,14 @@ impl Failover {
                     last_error = Some(e);
                 }
                 Err(e) if e.is_failover_eligible() => {
-                    let cooldown = e
-                        .retry_after()
-                        .map_or(self.base_cooldown, |after| after.max(self.base_cooldown));
+                    // Spent credits come back at the vendor's reset, which only a Retry-After
+                    // tells; a throttle or an outage is worth a try sooner.
+                    let rest = if e.kind() == ErrorKind::QuotaExhausted {
+                        self.quota_cooldown
+                    } else {
+                        self.base_cooldown
+                    };
+                    let cooldown = e.retry_after().unwrap_or(rest).max(self.base_cooldown);
                     self.rest(member, cooldown).await;
                     tracing::warn!(member = %name, error = %e, cooldown_s = cooldown.as_secs_f64(), "failover: moving on");
                     attempts.push(Attempt::failed(&name, &e));
@@ -586,6 +727,13 @@ impl Failover {
         // every member's fate.
         Err(match last_error {
             Some(e) => e.with_attempts(attempts),
+            None if !over_budget.is_empty() => Error::new(
+                ErrorKind::QuotaExhausted,
+                "failover",
+                Operation::Submit,
+                format!("budgets stopped this job: {}", over_budget.join("; ")),
+            )
+            .with_attempts(attempts),
             None => {
                 let summary = attempts
                     .iter()
@@ -652,11 +800,12 @@ impl Failover {
 
     /// A job `owner` answered for `handle`, as the router hands it on: named for its owner,
     /// with the handle's meta, its outputs tagged.
-    fn owned(&self, owner: &dyn ConversionProvider, handle: &JobHandle, mut job: Job) -> Job {
+    async fn owned(&self, owner: &dyn ConversionProvider, handle: &JobHandle, mut job: Job) -> Job {
         job.handle.provider = owner.info().name.to_string();
         job.handle.meta.extend(handle.meta.clone());
         Failover::tag(&mut job);
         self.learn(&job.handle.provider, &job);
+        self.settle(&job).await;
         job
     }
 
@@ -683,7 +832,7 @@ impl ConversionProvider for Failover {
     async fn poll(&self, handle: &JobHandle) -> Result<Job> {
         let owner = self.owner(&handle.provider, Operation::Poll)?;
         let job = owner.poll(handle).await?;
-        Ok(self.owned(owner.as_ref(), handle, job))
+        Ok(self.owned(owner.as_ref(), handle, job).await)
     }
 
     async fn wait_blocking(&self, handle: &JobHandle, within: Duration) -> Option<Result<Job>> {
@@ -691,8 +840,10 @@ impl ConversionProvider for Failover {
             Ok(owner) => owner,
             Err(e) => return Some(Err(e)),
         };
-        let answer = owner.wait_blocking(handle, within).await?;
-        Some(answer.map(|job| self.owned(owner.as_ref(), handle, job)))
+        Some(match owner.wait_blocking(handle, within).await? {
+            Ok(job) => Ok(self.owned(owner.as_ref(), handle, job).await),
+            Err(e) => Err(e),
+        })
     }
 
     /// Tries each member's parser: the first that accepts the callback names the owner. A

@@ -39,6 +39,7 @@ pub mod receiver;
 pub mod redact;
 pub mod secret;
 pub mod shared;
+pub mod spend;
 pub mod tap;
 pub mod upload;
 pub mod wrappers;

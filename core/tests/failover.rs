@@ -116,6 +116,7 @@ fn remote_request() -> JobRequest {
 }
 
 const BASE: Duration = Duration::from_secs(10);
+const QUOTA: Duration = Duration::from_secs(60);
 
 proptest! {
     #![proptest_config(ProptestConfig {
@@ -138,7 +139,7 @@ proptest! {
                 .map(|(i, (remote, script))| Scripted::new(format!("m{i}"), *remote, script.clone()))
                 .collect();
             let cap = 1 + cap_seed % fakes.len();
-            let mut builder = Failover::builder().base_cooldown(BASE).max_attempts(cap);
+            let mut builder = Failover::builder().base_cooldown(BASE).quota_cooldown(QUOTA).max_attempts(cap);
             for f in &fakes {
                 builder = builder.member(f.clone());
             }
@@ -166,8 +167,11 @@ proptest! {
                         Step::Invalid => { expected_invalid = true; break; }
                         // A member that cannot do the job is passed over without a cooldown.
                         Step::Eligible(ErrorKind::Unsupported, _) => {}
-                        Step::Eligible(_, after) => {
-                            let cooldown = after.map_or(BASE, |a| Duration::from_secs(a).max(BASE));
+                        // Spent credits rest until the vendor's Retry-After, else the quota
+                        // cooldown; anything else the Retry-After or the base.
+                        Step::Eligible(kind, after) => {
+                            let rest = if kind == ErrorKind::QuotaExhausted { QUOTA } else { BASE };
+                            let cooldown = after.map_or(rest, Duration::from_secs).max(BASE);
                             model_cool[i] = Some(now + cooldown);
                         }
                     }

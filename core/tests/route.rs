@@ -1,5 +1,6 @@
-//! How a failover orders its members: in order, by expected cost (price × the units its jobs
-//! of that conversion cost, learned as they complete), or one preferred.
+//! How a failover chooses among its members: in order, by expected cost (price × the units its
+//! jobs of that conversion cost, learned as they complete), or one preferred; and never past a
+//! member's budget.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -162,4 +163,53 @@ async fn cheapest_starts_from_what_a_journal_says() {
         .build()
         .unwrap();
     assert_eq!(router.order(&request("jpg")), ["b", "a"]);
+}
+
+#[tokio::test]
+async fn a_member_over_its_budget_is_skipped_and_the_last_says_which_budget_stopped_it() {
+    use multiconvert_core::spend::{MemoryLedger, Period, SpendLedger};
+    // `a` costs 2 units a job (5 at most a day): the third job would pass it.
+    let (a, b) = (Priced::new("a", None, 2), Priced::new("b", None, 1));
+    let ledger = Arc::new(MemoryLedger::default());
+    let router = Failover::builder()
+        .member(a.clone())
+        .member(b.clone())
+        .budget("a", "5/day".parse().unwrap())
+        .budget("b", "1/day".parse().unwrap())
+        .ledger(ledger.clone())
+        .build()
+        .unwrap();
+    let today = Period::Day.key(chrono::Utc::now());
+    let jpg = request("jpg");
+    // Nothing learned: one unit reserved, settled to the 2 it cost.
+    assert_eq!(run(&router, &jpg).await.handle.provider, "a");
+    assert_eq!(ledger.spent("a", &today).await.unwrap(), 2);
+    // Learned: 2 expected, 4 of 5 reserved, then settled to 4.
+    assert_eq!(run(&router, &jpg).await.handle.provider, "a");
+    assert_eq!(ledger.spent("a", &today).await.unwrap(), 4);
+    // 4 + 2 > 5: `b` takes it, then `b` is spent too.
+    let job = run(&router, &jpg).await;
+    assert_eq!(job.handle.provider, "b");
+    let attempts = Failover::attempts(&job.handle);
+    assert!(
+        attempts[0].detail.contains("over its budget of 5/day"),
+        "{attempts:?}"
+    );
+    let e = router.submit(&jpg).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::QuotaExhausted);
+    assert!(e.message().contains("budgets stopped this job"), "{e}");
+    assert!(e.message().contains("a: over its budget of 5/day"), "{e}");
+    assert!(e.message().contains("b: over its budget of 1/day"), "{e}");
+    assert_eq!(a.submits.load(Ordering::SeqCst), 2);
+    assert_eq!(b.submits.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn a_budget_for_no_member_is_a_configuration_error() {
+    let e = Failover::builder()
+        .member(Priced::new("a", None, 1))
+        .budget("b", "1/day".parse().unwrap())
+        .build()
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Config);
 }

@@ -11,6 +11,8 @@
 //! - **Webhook deliveries** deduplicated by a unique key (provider instance, job id, status)
 //!   across instances.
 //! - **Failover cooldowns** shared across instances.
+//! - **Spend budgets**: a [`SpendLedger`](multiconvert_core::spend::SpendLedger) whose
+//!   reservations never pass a cap, however many instances reserve at once.
 //! - **Claiming work**: many workers take pending jobs without two taking the same one
 //!   (PostgreSQL `FOR UPDATE SKIP LOCKED`; SQLite's single writer serialises the same update).
 //!
@@ -848,3 +850,5 @@ impl multiconvert_core::shared::CooldownBoard for Store {
         Store::cooling_until(self, member).await
     }
 }
+
+mod spend;

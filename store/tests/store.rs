@@ -330,3 +330,57 @@ async fn a_dead_workers_jobs_are_taken_over_and_a_live_ones_are_not() {
         assert_eq!(store.remaining("b1").await.unwrap(), 2, "{backend}");
     }
 }
+
+/// Reservations from several instances at once never pass a budget's cap; settling replaces a
+/// reservation with what the job cost, once.
+#[tokio::test]
+async fn budgets_hold_across_instances_and_settle_once() {
+    use multiconvert_core::spend::{Reserved, SpendLedger};
+    for (url, _keep) in databases().await {
+        let seed = Store::open(&url).await.unwrap();
+        let backend = seed.backend();
+        let mut tasks = Vec::new();
+        for _ in 0..4 {
+            let store = Store::open(&url).await.unwrap();
+            tasks.push(tokio::spawn(async move {
+                let mut held = Vec::new();
+                for _ in 0..10 {
+                    if let Reserved::Held(id) = store.reserve("oc", "2026-12", 15, 1).await.unwrap()
+                    {
+                        held.push(id);
+                    }
+                }
+                held
+            }));
+        }
+        let mut held = Vec::new();
+        for task in tasks {
+            held.extend(task.await.unwrap());
+        }
+        assert_eq!(held.len(), 15, "{backend}: 40 asked for a cap of 15");
+        assert_eq!(seed.spent("oc", "2026-12").await.unwrap(), 15, "{backend}");
+        assert_eq!(
+            seed.reserve("oc", "2026-12", 15, 1).await.unwrap(),
+            Reserved::Over { spent: 15 },
+            "{backend}"
+        );
+        // Another period and another member count apart.
+        assert!(matches!(
+            seed.reserve("oc", "2027-01", 15, 1).await.unwrap(),
+            Reserved::Held(_)
+        ));
+        assert!(matches!(
+            seed.reserve("ca", "2026-12", 15, 1).await.unwrap(),
+            Reserved::Held(_)
+        ));
+        // A job that never ran frees its unit; one that cost three takes three; a second
+        // settlement of either changes nothing.
+        seed.settle(&held[0], 0).await.unwrap();
+        seed.settle(&held[1], 3).await.unwrap();
+        seed.settle(&held[0], 5).await.unwrap();
+        seed.settle(&held[1], 5).await.unwrap();
+        assert_eq!(seed.spent("oc", "2026-12").await.unwrap(), 16, "{backend}");
+        seed.settle("no-such-reservation", 9).await.unwrap();
+        assert_eq!(seed.spent("oc", "2026-12").await.unwrap(), 16, "{backend}");
+    }
+}
