@@ -113,6 +113,8 @@ impl Report {
 
 /// What every file's task shares.
 struct Ctx {
+    /// This process's name in the state's claims.
+    worker: String,
     provider: Arc<dyn ConversionProvider>,
     router: Option<Arc<Failover>>,
     limited: HashMap<String, Arc<Limited>>,
@@ -449,6 +451,8 @@ async fn failed(ctx: &Ctx, item: &Item, mut report: Report, error: Error) -> Rep
             if let Some(handle) = error.job() {
                 journal(store.record_handle(&item.key, handle).await).await;
             }
+            // Left for a rerun: no other process of this run takes it up, none waits for it.
+            journal(store.defer(&ctx.worker, &item.key).await).await;
         } else {
             journal(store.record_error(&item.key, &error.to_string()).await).await;
         }
@@ -607,7 +611,9 @@ async fn run_inner(args: &BatchArgs) -> multiconvert_core::Result<u8> {
     if let Some(secs) = args.timeout {
         policy = policy.with_deadline(Duration::from_secs(secs));
     }
+    let worker = format!("{}-{}", std::process::id(), uuid::Uuid::new_v4().simple());
     let ctx = Arc::new(Ctx {
+        worker: worker.clone(),
         provider,
         router,
         limited,
@@ -718,7 +724,6 @@ async fn run_inner(args: &BatchArgs) -> multiconvert_core::Result<u8> {
             .collect();
     }
 
-    let worker = format!("{}-{}", std::process::id(), uuid::Uuid::new_v4().simple());
     let lease = Duration::from_secs(args.lease.max(1));
     let heartbeat = ctx.store.clone().map(|store| {
         let worker = worker.clone();
@@ -731,8 +736,6 @@ async fn run_inner(args: &BatchArgs) -> multiconvert_core::Result<u8> {
         })
     });
     let mut running: JoinSet<Report> = JoinSet::new();
-    // Files this worker gave up on this run but keeps claimed (a rerun takes them up).
-    let mut left = 0u64;
     // Claimed ahead of a free slot: a claim is a durable write, so it takes up to a
     // concurrency's worth at once rather than one per finished file.
     let mut ready: std::collections::VecDeque<(Item, Option<Entry>)> = Default::default();
@@ -791,7 +794,7 @@ async fn run_inner(args: &BatchArgs) -> multiconvert_core::Result<u8> {
         }
         if running.is_empty() {
             let others = match &ctx.store {
-                Some(store) => store.remaining(&batch).await?.saturating_sub(left),
+                Some(store) => store.remaining(&batch).await?,
                 None => queue.len() as u64,
             };
             if others == 0 {
@@ -809,9 +812,6 @@ async fn run_inner(args: &BatchArgs) -> multiconvert_core::Result<u8> {
                     report.error = Some(usage(format!("a file's task ended abnormally: {e}")));
                     report
                 });
-                if report.retry {
-                    left += 1;
-                }
                 bars.report(&report);
                 reports.push(report);
             }

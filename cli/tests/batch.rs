@@ -506,8 +506,8 @@ async fn costs_are_reported_per_file_and_per_provider_and_routes_order_the_failo
 /// and stay for a rerun; on SQLite and, when a server is given, PostgreSQL.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_processes_on_one_state_keep_to_one_budget() {
-    const FILES: usize = 8;
-    const CAP: usize = 3;
+    const FILES: usize = 12;
+    const CAP: usize = 5;
     let dir = tempfile::tempdir().unwrap();
     let mut states: Vec<Option<String>> = vec![None];
     states.extend(
@@ -548,23 +548,33 @@ async fn two_processes_on_one_state_keep_to_one_budget() {
             CAP,
             "{what}: the vendor's count"
         );
-        assert_eq!((code_a, code_b), (4, 4), "{what}: {lines_a:?} {lines_b:?}");
+        // A process that met the budget says so with 4; the other may have had nothing left
+        // but files it finished.
+        assert!(
+            [code_a, code_b].iter().all(|c| [0, 4].contains(c)) && code_a.max(code_b) == 4,
+            "{what}: {code_a} {code_b}"
+        );
         let stopped: Vec<&Value> = lines_a
             .iter()
             .chain(&lines_b)
             .filter(|l| l["status"] == "failed")
             .collect();
-        // A file left for a rerun may be taken up by the other process too: both say so.
+        // A file one process left for a rerun is left by both: neither takes it up again.
         let distinct: BTreeSet<&str> = stopped
             .iter()
             .filter_map(|l| l["source"].as_str())
             .collect();
         assert_eq!(distinct.len(), FILES - CAP, "{what}");
+        assert_eq!(
+            stopped.len(),
+            FILES - CAP,
+            "{what}: a deferred file was tried twice"
+        );
         for line in stopped {
             assert_eq!(line["retry"], true, "{what}: {line}");
             let error = line["error"].to_string();
             assert!(
-                error.contains("over its budget of 3/day"),
+                error.contains(&format!("over its budget of {CAP}/day")),
                 "{what}: {error}"
             );
         }

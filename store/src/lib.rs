@@ -776,13 +776,30 @@ impl Store {
         execute!(
             self,
             concat!(
-                "UPDATE jobs SET claimed_at = $2 WHERE claimed_by = $1 AND ",
+                "UPDATE jobs SET claimed_at = $2 WHERE claimed_by IN ($1, $3) AND ",
                 unfinished!()
             ),
             worker,
             now(),
+            deferred(worker),
         )
         .map_err(|e| failed("renew claims", e))
+    }
+
+    /// `worker` gave up on `key` for this run (a budget spent, a vendor down): it keeps the
+    /// claim, renewed with its others, so no other worker of the batch takes the entry up again
+    /// in this run, and no worker waits for it ([`remaining`](Self::remaining) leaves it out).
+    /// A rerun takes it up once the claim goes stale.
+    pub async fn defer(&self, worker: &str, key: &str) -> Result<()> {
+        execute!(
+            self,
+            "UPDATE jobs SET claimed_by = $3 WHERE claimed_by = $1 AND job_key = $2",
+            worker,
+            key,
+            deferred(worker),
+        )
+        .map_err(|e| failed("defer a claim", e))?;
+        Ok(())
     }
 
     /// Gives up `worker`'s claim on `key` (it stopped before finishing it), so another worker
@@ -798,14 +815,16 @@ impl Store {
         Ok(())
     }
 
-    /// How many entries of batch `batch` are unfinished, whoever holds them.
+    /// How many entries of batch `batch` are unfinished, whoever holds them, leaving out those
+    /// a worker [`defer`](Self::defer)red.
     pub async fn remaining(&self, batch: &str) -> Result<u64> {
         let rows = fetch!(
             self,
             (i64,),
             concat!(
                 "SELECT COUNT(*) FROM jobs WHERE batch = $1 AND ",
-                unfinished!()
+                unfinished!(),
+                " AND (claimed_by IS NULL OR claimed_by NOT LIKE 'deferred:%')"
             ),
             batch
         )
@@ -815,6 +834,11 @@ impl Store {
             .and_then(|(n,)| u64::try_from(*n).ok())
             .unwrap_or(0))
     }
+}
+
+/// The claim a worker keeps on entries it deferred.
+fn deferred(worker: &str) -> String {
+    format!("deferred:{worker}")
 }
 
 /// [`Store::journal`]'s journal.

@@ -384,3 +384,36 @@ async fn budgets_hold_across_instances_and_settle_once() {
         assert_eq!(seed.spent("oc", "2026-12").await.unwrap(), 16, "{backend}");
     }
 }
+
+/// An entry a worker deferred (gave up on for this run) is neither waited for nor taken up by
+/// another live worker; once its claim is stale a rerun takes it.
+#[tokio::test]
+async fn a_deferred_entry_is_left_to_a_rerun() {
+    for (url, _keep) in databases().await {
+        let store = Store::open(&url).await.unwrap();
+        let backend = store.backend();
+        for key in ["d1", "d2"] {
+            store.record_submission(&submission(key)).await.unwrap();
+        }
+        let hour = Duration::from_secs(3600);
+        assert_eq!(store.claim("b1", "w1", 1, hour).await.unwrap().len(), 1);
+        let mine = store.claim("b1", "w1", 1, hour).await.unwrap();
+        store.defer("w1", &mine[0].submission.key).await.unwrap();
+        assert_eq!(store.remaining("b1").await.unwrap(), 1, "{backend}");
+        assert!(
+            store.claim("b1", "w2", 5, hour).await.unwrap().is_empty(),
+            "{backend}"
+        );
+        assert_eq!(
+            store.renew("w1").await.unwrap(),
+            2,
+            "{backend}: both claims renewed"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let rerun = store
+            .claim("b1", "w3", 5, Duration::from_millis(10))
+            .await
+            .unwrap();
+        assert_eq!(rerun.len(), 2, "{backend}: stale claims are taken up");
+    }
+}
