@@ -567,6 +567,10 @@ async fn run_inner(args: &BatchArgs) -> multiconvert_core::Result<u8> {
         None => Some(Store::open(&args.out.join(DEFAULT_STATE_FILE).to_string_lossy()).await?),
     };
 
+    if let Some(store) = &store {
+        // Processes on one state share each vendor instance's request rate too.
+        multiconvert_core::pace::share_through(Arc::new(store.clone()));
+    }
     let mut limited = HashMap::new();
     let mut members = Vec::new();
     for member in crate::providers::members(args.provider)? {

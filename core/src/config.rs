@@ -169,15 +169,21 @@ where
         .transpose()
 }
 
-/// The HTTP settings a provider instance runs with: `http` (default settings when `None`) with
-/// a request budget of `rate` when one is given, else the budget `http` carries (shared with
-/// whoever else holds it), else a budget of the vendor's `default` rate. Every instance thus has
-/// a budget, so that a `429` pauses all of its requests even when its rate is unlimited.
-pub fn paced(http: Option<HttpConfig>, rate: Option<Rate>, default: Rate) -> HttpConfig {
+/// The HTTP settings provider instance `instance` runs with: `http` (default settings when
+/// `None`) with a request budget of `rate` when one is given, else the budget `http` carries
+/// (shared with whoever else holds it), else a budget of the vendor's `default` rate. Every
+/// instance thus has a budget, so that a `429` pauses all of its requests even when its rate is
+/// unlimited; the budgets made here are [named](RequestBudget::named) after the instance.
+pub fn paced(
+    http: Option<HttpConfig>,
+    rate: Option<Rate>,
+    default: Rate,
+    instance: &str,
+) -> HttpConfig {
     let http = http.unwrap_or_default();
     match (rate, http.budget()) {
-        (Some(rate), _) => http.with_budget(RequestBudget::new(rate)),
+        (Some(rate), _) => http.with_budget(RequestBudget::named(rate, instance)),
         (None, Some(_)) => http,
-        (None, None) => http.with_budget(RequestBudget::new(default)),
+        (None, None) => http.with_budget(RequestBudget::named(default, instance)),
     }
 }

@@ -21,10 +21,47 @@
 
 use std::fmt;
 use std::str::FromStr;
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use async_trait::async_trait;
 use tokio::time::Instant;
+
+use crate::error::Result;
+
+/// Where several processes share one provider instance's request budget
+/// (`multiconvert-store` gives a SQLite or PostgreSQL one): the same GCRA, its state in one row
+/// per instance that each slot taken updates atomically.
+#[async_trait]
+pub trait SharedPace: Send + Sync + fmt::Debug {
+    /// Takes `instance`'s next slot, `now_us` being now (Unix microseconds): the time at which
+    /// the request may go, `interval_us` after the previous slot, at most `allowance_us` ahead
+    /// of the schedule (the burst), never before a pause's end.
+    async fn take_slot(
+        &self,
+        instance: &str,
+        now_us: i64,
+        interval_us: i64,
+        allowance_us: i64,
+    ) -> Result<i64>;
+    /// Holds every request of `instance` back until `until_us` (Unix microseconds).
+    async fn pause_until(&self, instance: &str, until_us: i64) -> Result<()>;
+}
+
+static SHARED_PACE: OnceLock<Arc<dyn SharedPace>> = OnceLock::new();
+
+/// Makes every named budget of this process (each vendor instance's: see
+/// [`RequestBudget::named`]) take its slots from `pace`, shared with every process that does the
+/// same, from the next request on. Set once; a later call changes nothing and returns `false`.
+pub fn share_through(pace: Arc<dyn SharedPace>) -> bool {
+    SHARED_PACE.set(pace).is_ok()
+}
+
+fn unix_us() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
+}
 
 /// Requests per second, with a burst allowance.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -166,6 +203,8 @@ pub struct RequestBudget {
 
 struct Shared {
     rate: Rate,
+    /// The instance it paces, under which it is shared once [`share_through`] is set.
+    name: Option<String>,
     // A fair (FIFO) lock: slots go out in the order they were asked for.
     slots: tokio::sync::Mutex<Slots>,
 }
@@ -189,9 +228,21 @@ impl fmt::Debug for RequestBudget {
 impl RequestBudget {
     /// A budget of `rate`.
     pub fn new(rate: Rate) -> Self {
+        RequestBudget::build(rate, None)
+    }
+
+    /// A budget of `rate` for provider instance `instance`: once [`share_through`] is set, its
+    /// slots come from that shared pace, so every process pacing the same instance keeps to
+    /// one rate together.
+    pub fn named(rate: Rate, instance: impl Into<String>) -> Self {
+        RequestBudget::build(rate, Some(instance.into()))
+    }
+
+    fn build(rate: Rate, name: Option<String>) -> Self {
         RequestBudget {
             shared: Arc::new(Shared {
                 rate,
+                name,
                 slots: tokio::sync::Mutex::new(Slots {
                     next: Instant::now(),
                     paused_until: None,
@@ -205,11 +256,40 @@ impl RequestBudget {
         self.shared.rate
     }
 
+    /// The shared pace this budget takes its slots from, if any.
+    fn remote(&self) -> Option<(&str, &Arc<dyn SharedPace>)> {
+        let name = self.shared.name.as_deref()?;
+        if self.shared.rate.is_unlimited() {
+            return None;
+        }
+        Some((name, SHARED_PACE.get()?))
+    }
+
     /// Waits for a slot; returns how long it waited.
     pub async fn acquire(&self) -> Duration {
         let asked = Instant::now();
         let interval = self.shared.rate.interval();
         let allowance = interval * (self.shared.rate.burst - 1);
+        if let Some((name, pace)) = self.remote() {
+            // The local lock keeps this process's requests in the order they asked.
+            let turn = self.shared.slots.lock().await;
+            let now_us = unix_us();
+            let micros = |d: Duration| i64::try_from(d.as_micros()).unwrap_or(i64::MAX);
+            match pace
+                .take_slot(name, now_us, micros(interval).max(1), micros(allowance))
+                .await
+            {
+                Ok(slot_us) => {
+                    let wait = Duration::from_micros(u64::try_from(slot_us - now_us).unwrap_or(0));
+                    drop(turn);
+                    tokio::time::sleep(wait).await;
+                    return asked.elapsed();
+                }
+                Err(e) => {
+                    tracing::warn!(instance = name, error = %e, "the shared request budget could not be read; pacing this process alone");
+                }
+            }
+        }
         loop {
             let slot = {
                 let mut slots = self.shared.slots.lock().await;
@@ -238,6 +318,13 @@ impl RequestBudget {
 
     /// Holds every request of the instance back for `period` (a `429`'s `Retry-After`).
     pub async fn pause(&self, period: Duration) {
+        if let Some((name, pace)) = self.remote() {
+            let until_us =
+                unix_us().saturating_add(i64::try_from(period.as_micros()).unwrap_or(i64::MAX));
+            if let Err(e) = pace.pause_until(name, until_us).await {
+                tracing::warn!(instance = name, error = %e, "the shared request budget could not be paused");
+            }
+        }
         let until = Instant::now() + period;
         let mut slots = self.shared.slots.lock().await;
         if slots.paused_until.is_none_or(|current| current < until) {

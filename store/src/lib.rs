@@ -875,4 +875,5 @@ impl multiconvert_core::shared::CooldownBoard for Store {
     }
 }
 
+mod pace;
 mod spend;

@@ -290,13 +290,14 @@ impl ConfigBuilder {
             Some(name) => multiconvert_core::config::instance_name(NAME, &name)?,
             None => NAME.to_owned(),
         };
+        let http = paced(self.http, self.rate, default_rate(), &name);
         Ok(Config {
             name,
             api_key,
             base_url,
             sync_base_url,
             webhook_secret: self.webhook_secret,
-            http: paced(self.http, self.rate, default_rate()),
+            http,
             price: self.price,
             poll_policy: self.poll_policy.unwrap_or_else(default_poll_policy),
         })

@@ -272,12 +272,13 @@ impl ConfigBuilder {
             Some(name) => multiconvert_core::config::instance_name(NAME, &name)?,
             None => NAME.to_owned(),
         };
+        let http = paced(self.http, self.rate, default_rate(), &name);
         Ok(Config {
             name,
             api_key,
             base_url,
             webhook,
-            http: paced(self.http, self.rate, default_rate()),
+            http,
             price: self.price,
             submit_mode: self.submit_mode,
             poll_policy: self.poll_policy.unwrap_or_else(default_poll_policy),
