@@ -224,6 +224,20 @@ async fn states(dir: &Path) -> Vec<String> {
     urls
 }
 
+/// The default state (`None`: the file batch keeps in its out directory), then a fresh
+/// PostgreSQL database when a server is given.
+async fn default_and_postgres(dir: &Path) -> Vec<Option<String>> {
+    let mut states: Vec<Option<String>> = vec![None];
+    states.extend(
+        self::states(dir)
+            .await
+            .into_iter()
+            .filter(|s| s.starts_with("postgres"))
+            .map(Some),
+    );
+    states
+}
+
 fn args(input: &Path, out: &Path, state: &str, provider: &str) -> Vec<String> {
     [
         input.display().to_string(),
@@ -350,14 +364,7 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
 async fn two_processes_on_one_state_split_the_work() {
     const FILES: usize = 10;
     let dir = tempfile::tempdir().unwrap();
-    let mut states: Vec<Option<String>> = vec![None];
-    states.extend(
-        self::states(dir.path())
-            .await
-            .into_iter()
-            .filter(|s| s.starts_with("postgres"))
-            .map(Some),
-    );
+    let states = default_and_postgres(dir.path()).await;
     for (n, state) in states.into_iter().enumerate() {
         let emulator = Emulator::start(EmulatorConfig::default().work(Duration::from_millis(300)))
             .await
@@ -509,14 +516,7 @@ async fn two_processes_on_one_state_keep_to_one_budget() {
     const FILES: usize = 12;
     const CAP: usize = 5;
     let dir = tempfile::tempdir().unwrap();
-    let mut states: Vec<Option<String>> = vec![None];
-    states.extend(
-        self::states(dir.path())
-            .await
-            .into_iter()
-            .filter(|s| s.starts_with("postgres"))
-            .map(Some),
-    );
+    let states = default_and_postgres(dir.path()).await;
     for (n, state) in states.into_iter().enumerate() {
         let emulator = Emulator::start(EmulatorConfig::default().work(Duration::from_millis(100)))
             .await

@@ -152,6 +152,114 @@ impl Bindings {
     }
 }
 
+/// What a vendor's variables are named after.
+#[derive(Clone, Copy, Debug)]
+pub struct VendorNames<'a> {
+    /// Its required credential variable (`CONVERTAPI_SECRET`).
+    pub key: &'a str,
+    /// The instance name its `MULTICONVERT_*_<INSTANCE>` variables take (`convertapi`).
+    pub instance: &'a str,
+}
+
+/// An environment to read variables from, as a vendor's `from_lookup` takes it.
+pub type Lookup = Box<dyn Fn(&str) -> Option<String>>;
+
+/// A lookup over owned `pairs`.
+fn owned_env(pairs: Vec<(String, String)>) -> Lookup {
+    Box::new(move |name: &str| {
+        pairs
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+    })
+}
+
+/// What every vendor configuration promises about pace and price, checked through its
+/// `from_lookup`: `MULTICONVERT_RATE_<INSTANCE>` sets the request rate (`default` when unset,
+/// `off` unlimited), `MULTICONVERT_PRICE_<INSTANCE>` the price of a unit (none when unset), and
+/// a value that does not parse is a configuration error naming its variable; `with_http`
+/// keeps the instance's budget unless the settings bring one, and the price reaches the
+/// provider's info. `names` are the vendor's credential variable and instance; the closures read a
+/// config back, replace its HTTP settings, and build the provider to read its price.
+///
+/// ```
+/// use multiconvert_core::pace::Rate;
+/// use multiconvert_core::{config, Error, Price, Result};
+/// // A vendor whose configuration is its rate and price.
+/// fn from_lookup(env: impl Fn(&str) -> Option<String>) -> Result<(Rate, Option<Price>)> {
+///     env("MY_KEY").ok_or_else(|| Error::config("my", "no key"))?;
+///     let rate = config::rate_from_lookup("my", "my", &env)?.unwrap_or(Rate::unlimited());
+///     Ok((rate, config::price_from_lookup("my", "my", &env)?))
+/// }
+/// multiconvert_conformance::template::check_rate_and_price(
+///     |env| from_lookup(env),
+///     multiconvert_conformance::template::VendorNames { key: "MY_KEY", instance: "my" },
+///     Rate::unlimited(), |c| c.0, |c| c.1,
+///     |c, http| (http.budget().map_or(c.0, |b| b.rate()), c.1), |c| c.1,
+/// );
+/// ```
+pub fn check_rate_and_price<C>(
+    from_lookup: impl Fn(Lookup) -> multiconvert_core::Result<C>,
+    names: VendorNames<'_>,
+    default: multiconvert_core::pace::Rate,
+    rate: impl Fn(&C) -> multiconvert_core::pace::Rate,
+    price: impl Fn(&C) -> Option<multiconvert_core::Price>,
+    with_http: impl Fn(C, multiconvert_core::http::HttpConfig) -> C,
+    provider_price: impl Fn(C) -> Option<multiconvert_core::Price>,
+) {
+    use multiconvert_core::config::{price_variable, rate_variable};
+    use multiconvert_core::http::HttpConfig;
+    use multiconvert_core::pace::Rate;
+    use multiconvert_core::pace::RequestBudget;
+    use multiconvert_core::{ErrorKind, Price};
+    let VendorNames { key, instance } = names;
+    let with = |extra: &[(String, &str)]| {
+        let mut pairs = vec![(key.to_owned(), "k".to_owned())];
+        pairs.extend(extra.iter().map(|(k, v)| (k.clone(), (*v).to_owned())));
+        from_lookup(owned_env(pairs))
+    };
+    let (rate_var, price_var) = (rate_variable(instance), price_variable(instance));
+    let plain = with(&[]).expect("a configuration from the key alone");
+    assert_eq!(rate(&plain), default, "{rate_var} unset");
+    assert_eq!(price(&plain), None, "{price_var} unset");
+    let set = with(&[
+        (rate_var.clone(), "3000/min,burst=20"),
+        (price_var.clone(), "0.02"),
+    ])
+    .expect("a configuration with a rate and a price");
+    assert_eq!(rate(&set), Rate::per_second(50.0).with_burst(20));
+    assert_eq!(price(&set), Price::per_unit(0.02));
+    let kept = with_http(with(&[]).unwrap(), HttpConfig::default());
+    assert_eq!(
+        rate(&kept),
+        default,
+        "with_http without a budget keeps the instance's"
+    );
+    let budget = RequestBudget::new(Rate::per_second(5.0));
+    let replaced = with_http(kept, HttpConfig::default().with_budget(budget));
+    assert_eq!(
+        rate(&replaced),
+        Rate::per_second(5.0),
+        "with_http with a budget"
+    );
+    assert_eq!(
+        provider_price(set),
+        Price::per_unit(0.02),
+        "the provider's info"
+    );
+    let off = with(&[(rate_var.clone(), "off")]).expect("an unlimited rate");
+    assert!(rate(&off).is_unlimited(), "{rate_var}=off");
+    for (var, bad) in [(&rate_var, "fast"), (&price_var, "free")] {
+        match with(&[(var.clone(), bad)]) {
+            Ok(_) => panic!("{var}={bad} was taken"),
+            Err(e) => {
+                assert_eq!(e.kind(), ErrorKind::Config, "{var}={bad}");
+                assert!(e.message().contains(var.as_str()), "{var}={bad}: {e}");
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

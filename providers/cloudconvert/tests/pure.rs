@@ -137,69 +137,24 @@ proptest! {
 }
 
 #[test]
-fn the_request_rate_comes_from_its_variable_or_the_vendor_default() {
+fn rate_and_price_come_from_their_variables_and_reach_the_provider() {
     use multiconvert_cloudconvert::config::{default_rate, Config};
-    use multiconvert_core::pace::Rate;
-    let env = multiconvert_conformance::fake_env;
-    let c = Config::from_lookup(env(&[("CLOUDCONVERT_API_KEY", "k")])).unwrap();
-    assert_eq!(c.rate(), default_rate());
-    let c = Config::from_lookup(env(&[
-        ("CLOUDCONVERT_API_KEY", "k"),
-        ("MULTICONVERT_RATE_CLOUDCONVERT", "3000/min,burst=20"),
-    ]))
-    .unwrap();
-    assert_eq!(c.rate(), Rate::per_second(50.0).with_burst(20));
-    let c = Config::from_lookup(env(&[
-        ("CLOUDCONVERT_API_KEY", "k"),
-        ("MULTICONVERT_RATE_CLOUDCONVERT", "off"),
-    ]))
-    .unwrap();
-    assert!(c.rate().is_unlimited());
-    let e = Config::from_lookup(env(&[
-        ("CLOUDCONVERT_API_KEY", "k"),
-        ("MULTICONVERT_RATE_CLOUDCONVERT", "fast"),
-    ]))
-    .unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::Config);
-    assert!(
-        e.message().contains("MULTICONVERT_RATE_CLOUDCONVERT"),
-        "{e}"
-    );
-    // A rate given to the builder replaces one carried by its HTTP settings; `with_http`
-    // keeps the instance's budget.
-    let budget = multiconvert_core::pace::RequestBudget::new(Rate::per_second(5.0));
-    let http = multiconvert_core::http::HttpConfig::default().with_budget(budget);
-    let c = Config::from_lookup(env(&[("CLOUDCONVERT_API_KEY", "k")]))
-        .unwrap()
-        .with_http(multiconvert_core::http::HttpConfig::default());
-    assert_eq!(c.rate(), default_rate());
-    let c = c.with_http(http);
-    assert_eq!(c.rate(), Rate::per_second(5.0));
-}
-
-#[test]
-fn the_price_of_a_unit_comes_from_its_variable_and_reaches_the_provider_info() {
-    use multiconvert_cloudconvert::config::Config;
-    use multiconvert_core::{ConversionProvider, Price};
-    let env = multiconvert_conformance::fake_env;
-    let c = Config::from_lookup(env(&[("CLOUDCONVERT_API_KEY", "k")])).unwrap();
-    assert_eq!(c.price(), None);
-    let c = Config::from_lookup(env(&[
-        ("CLOUDCONVERT_API_KEY", "k"),
-        ("MULTICONVERT_PRICE_CLOUDCONVERT", "0.02"),
-    ]))
-    .unwrap();
-    assert_eq!(c.price(), Price::per_unit(0.02));
-    let provider = multiconvert_cloudconvert::CloudConvert::new(c).unwrap();
-    assert_eq!(provider.info().price, Price::per_unit(0.02));
-    let e = Config::from_lookup(env(&[
-        ("CLOUDCONVERT_API_KEY", "k"),
-        ("MULTICONVERT_PRICE_CLOUDCONVERT", "free"),
-    ]))
-    .unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::Config);
-    assert!(
-        e.message().contains("MULTICONVERT_PRICE_CLOUDCONVERT"),
-        "{e}"
+    use multiconvert_core::ConversionProvider;
+    multiconvert_conformance::template::check_rate_and_price(
+        |env| Config::from_lookup(env),
+        multiconvert_conformance::template::VendorNames {
+            key: "CLOUDCONVERT_API_KEY",
+            instance: "cloudconvert",
+        },
+        default_rate(),
+        Config::rate,
+        Config::price,
+        Config::with_http,
+        |c| {
+            multiconvert_cloudconvert::CloudConvert::new(c)
+                .unwrap()
+                .info()
+                .price
+        },
     );
 }
