@@ -359,7 +359,7 @@ pub struct Failover {
     budgets: HashMap<String, Budget>,
     ledger: Arc<dyn SpendLedger>,
     quota_cooldown: Duration,
-    /// Reservations this router settled (a job polled again settles nothing).
+    /// Reservations this router settled lately (a job polled again settles nothing).
     settled: Mutex<HashSet<String>>,
 }
 
@@ -442,13 +442,16 @@ impl Failover {
             None if job.status == crate::model::JobStatus::Completed => return,
             None => 0,
         };
-        if !self
-            .settled
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(id.clone())
         {
-            return;
+            let mut settled = self.settled.lock().unwrap_or_else(|p| p.into_inner());
+            // Bounded: a ledger settles a reservation once anyway, this only spares it the
+            // writes of jobs polled again.
+            if settled.len() > 10_000 {
+                settled.clear();
+            }
+            if !settled.insert(id.clone()) {
+                return;
+            }
         }
         if let Err(e) = self.ledger.settle(id, actual).await {
             tracing::warn!(reservation = %id, error = %e, "failover: a budget reservation could not be settled; its estimate stays held");
