@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use futures_util::{stream, StreamExt};
 use multiconvert_core::http::{HttpConfig, Timeouts};
-use multiconvert_core::pace::Rate;
+use multiconvert_core::pace::{Rate, RequestBudget};
 use multiconvert_core::receiver::WebhookReceiver;
 use multiconvert_core::{
     CallbackSigner, Conversion, ConversionProvider, Input, Job, JobRequest, PollPolicy,
@@ -91,46 +91,44 @@ pub fn child_main(spec: &str) {
     println!("{}", serde_json::to_string(&report).expect("a report"));
 }
 
-fn http() -> HttpConfig {
+/// The harness's HTTP settings: long downloads, and the spec's request rate when it gives one
+/// (else the vendor's default).
+fn http(spec: &Spec) -> HttpConfig {
     let mut timeouts = Timeouts::default();
     timeouts.download = Duration::from_secs(600);
-    HttpConfig::default().with_timeouts(timeouts)
+    let http = HttpConfig::default().with_timeouts(timeouts);
+    match spec.rate.as_deref() {
+        Some(rate) => http.with_budget(RequestBudget::new(rate.parse::<Rate>().expect("a rate"))),
+        None => http,
+    }
 }
 
 /// The crate's provider for `spec`, with its defaults (poll schedule included) but for the
 /// rate the spec gives.
 pub fn provider(spec: &Spec) -> Arc<dyn ConversionProvider> {
-    let rate = spec
-        .rate
-        .as_deref()
-        .map(|r| r.parse::<Rate>().expect("a rate"));
     match spec.vendor.as_str() {
-        "oc" => {
-            let mut config = multiconvert_online_convert::Config::builder()
-                .api_key(spec.credential.clone())
-                .base_url(spec.base.clone())
-                .http(http());
-            if let Some(rate) = rate {
-                config = config.rate(rate);
-            }
-            Arc::new(
-                multiconvert_online_convert::OnlineConvert::new(config.build().expect("a config"))
-                    .expect("a provider"),
+        "oc" => Arc::new(
+            multiconvert_online_convert::OnlineConvert::new(
+                multiconvert_online_convert::Config::builder()
+                    .api_key(spec.credential.clone())
+                    .base_url(spec.base.clone())
+                    .http(http(spec))
+                    .build()
+                    .expect("a config"),
             )
-        }
-        _ => {
-            let mut config = multiconvert_convertapi::Config::builder()
-                .secret(spec.credential.clone())
-                .base_url(spec.base.clone())
-                .http(http());
-            if let Some(rate) = rate {
-                config = config.rate(rate);
-            }
-            Arc::new(
-                multiconvert_convertapi::ConvertApi::new(config.build().expect("a config"))
-                    .expect("a provider"),
+            .expect("a provider"),
+        ),
+        _ => Arc::new(
+            multiconvert_convertapi::ConvertApi::new(
+                multiconvert_convertapi::Config::builder()
+                    .secret(spec.credential.clone())
+                    .base_url(spec.base.clone())
+                    .http(http(spec))
+                    .build()
+                    .expect("a config"),
             )
-        }
+            .expect("a provider"),
+        ),
     }
 }
 

@@ -123,6 +123,18 @@ async fn convert_sample(provider: Option<&str>, env: &[(&str, String)], dir: &Pa
     run(&args, env, dir).await
 }
 
+/// The keys of `convert --json`'s object: a public contract.
+const CONVERT_KEYS: [&str; 8] = [
+    "attempts",
+    "cost",
+    "cost_unit",
+    "job_id",
+    "outputs",
+    "price",
+    "provider",
+    "status",
+];
+
 fn keys(v: &Value) -> Vec<&str> {
     let mut k: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
     k.sort();
@@ -160,19 +172,7 @@ async fn a_real_local_conversion_with_no_account() {
     .await;
     assert_eq!(r.code, 0, "{}", r.stderr);
     let v = r.json();
-    assert_eq!(
-        keys(&v),
-        [
-            "attempts",
-            "cost",
-            "cost_unit",
-            "job_id",
-            "outputs",
-            "price",
-            "provider",
-            "status"
-        ]
-    );
+    assert_eq!(keys(&v), CONVERT_KEYS);
     assert_eq!(v["provider"], "local");
     assert_eq!(v["status"], "completed");
     // The in-process provider reports no cost.
@@ -312,19 +312,7 @@ async fn online_convert_end_to_end_with_json() {
     let run_ = convert_sample(Some("online-convert"), &oc_env(&r.base_url()), dir.path()).await;
     assert_eq!(run_.code, 0, "{}", run_.stderr);
     let v = run_.json();
-    assert_eq!(
-        keys(&v),
-        [
-            "attempts",
-            "cost",
-            "cost_unit",
-            "job_id",
-            "outputs",
-            "price",
-            "provider",
-            "status"
-        ]
-    );
+    assert_eq!(keys(&v), CONVERT_KEYS);
     assert_eq!(v["provider"], "online-convert");
     assert_eq!(v["job_id"], "8daae6d1-26e0-11e5-b2a1-0800273b325b");
     // The recording's `spent`, in credits; no price set.
@@ -349,19 +337,7 @@ async fn convertapi_end_to_end_with_json() {
     let run_ = convert_sample(Some("convertapi"), &env, dir.path()).await;
     assert_eq!(run_.code, 0, "{}", run_.stderr);
     let v = run_.json();
-    assert_eq!(
-        keys(&v),
-        [
-            "attempts",
-            "cost",
-            "cost_unit",
-            "job_id",
-            "outputs",
-            "price",
-            "provider",
-            "status"
-        ]
-    );
+    assert_eq!(keys(&v), CONVERT_KEYS);
     assert_eq!(v["provider"], "convertapi");
     assert_eq!(v["job_id"].as_str().unwrap().len(), 32);
     // The recording's `ConversionCost`, at the price the environment sets.
