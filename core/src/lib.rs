@@ -26,6 +26,7 @@ pub mod callback;
 pub mod capabilities;
 pub mod config;
 pub mod cost;
+pub mod disk_jobs;
 pub mod download;
 pub mod error;
 pub mod failover;
@@ -47,6 +48,7 @@ pub mod wrappers;
 pub use callback::CallbackSigner;
 pub use capabilities::{Capabilities, FormatTable, ProviderInfo};
 pub use cost::{Cost, Price};
+pub use disk_jobs::DiskJobs;
 pub use download::{
     distinct_filenames, remove_partial_saves, safe_filename, Overwrite, SaveOptions, Saved,
 };

@@ -29,9 +29,8 @@ const KNOWN_CIRCLES: &[(&str, &[&str])] = &[(
 )];
 
 /// Provider crates that depend on another provider crate today: (dependent, dependency).
-/// The office provider borrows the image provider's on-disk job lifecycle (`DiskJobs`).
-const KNOWN_PROVIDER_DEPENDENCIES: &[(&str, &str)] =
-    &[("multiconvert-office", "multiconvert-local")];
+/// None: the in-process providers share their job lifecycle through core (`disk_jobs`).
+const KNOWN_PROVIDER_DEPENDENCIES: &[(&str, &str)] = &[];
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")

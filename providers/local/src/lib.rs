@@ -21,13 +21,16 @@
 #![warn(missing_docs)]
 
 pub mod convert;
-pub mod jobs;
 pub mod limits;
 pub mod provider;
-pub mod store;
 
-pub use jobs::DiskJobs;
 pub use limits::{ImageLimits, Limit, OverLimit};
+/// The on-disk job lifecycle moved to core ([`multiconvert_core::disk_jobs`]) so that every
+/// in-process provider depends on core alone; these names keep working.
+pub use multiconvert_core::disk_jobs as jobs;
+/// See [`jobs`]: the job record (`StoredJob`) is in [`multiconvert_core::disk_jobs`] too.
+pub use multiconvert_core::disk_jobs as store;
+pub use multiconvert_core::DiskJobs;
 pub use provider::{Local, FORMATS};
 
 /// The provider's name.

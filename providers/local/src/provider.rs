@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use image::ImageFormat;
+use multiconvert_core::disk_jobs::{DiskJobs, StoredJob};
 use multiconvert_core::{
     ByteStream, Capabilities, ConversionProvider, Error, ErrorKind, FormatTable, Job, JobHandle,
     JobMessage, JobRequest, JobStatus, Operation, Output, PollPolicy, Price, ProviderInfo, Result,
@@ -14,9 +15,7 @@ use multiconvert_core::{
 use crate::convert::{
     check_header, content_type, convert, format_of, plan, sniff, Failure, HeaderError, Options,
 };
-use crate::jobs::DiskJobs;
 use crate::limits::ImageLimits;
-use crate::store::StoredJob;
 use crate::NAME;
 
 const ALL: &[&str] = &[

@@ -7,13 +7,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use multiconvert_core::disk_jobs::{DiskJobs, StoredJob};
 use multiconvert_core::{
     ByteStream, Capabilities, ConversionProvider, Error, ErrorKind, Job, JobHandle, JobMessage,
     JobRequest, JobStatus, Operation, Output, PollPolicy, Price, ProviderInfo, Result,
     WebhookEvent, WebhookRequest,
 };
-use multiconvert_local::store::StoredJob;
-use multiconvert_local::DiskJobs;
 use tokio::sync::watch;
 
 use crate::catalog::{content_type, convert_to, magic, Modules};

@@ -1,19 +1,40 @@
-//! The job lifecycle every in-process provider shares: jobs recorded on disk under a root (so
-//! any process — the CLI's `status`, `delete` — finds them), inputs read into memory, outputs
-//! served from the job's directory.
+//! The job lifecycle every in-process provider (engine) shares: jobs recorded on disk under a
+//! root (so any process — the CLI's `status`, `delete` — finds them), inputs read into memory,
+//! outputs served from the job's directory. The image provider (`multiconvert-local`) and the
+//! document provider (`multiconvert-office`) both run on it; a new engine does too.
+//!
+//! ```
+//! use multiconvert_core::disk_jobs::{DiskJobs, StoredJob};
+//! use multiconvert_core::{JobHandle, JobStatus};
+//!
+//! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+//! let root = tempfile::tempdir().unwrap();
+//! let jobs = DiskJobs::new("my-engine", root.path())?;
+//! let (id, dir) = jobs.create().await?;
+//! std::fs::write(dir.join("out.txt"), "done").unwrap();
+//! let mut record = StoredJob::new(JobStatus::Processing);
+//! record.add_output("out.txt".into(), 4, "text/plain".into());
+//! record.finish();
+//! jobs.record(&id, &record).unwrap();
+//! let job = jobs.poll(&JobHandle::new("my-engine", &id)).await?;
+//! assert_eq!(job.status, JobStatus::Completed);
+//! assert_eq!(job.outputs[0].filename.as_deref(), Some("out.txt"));
+//! # Ok::<(), multiconvert_core::Error>(())
+//! # }).unwrap();
+//! ```
 
 use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
 use futures_util::StreamExt;
-use multiconvert_core::{
-    ByteStream, Error, ErrorKind, Input, InputSource, Job, JobHandle, JobStatus, Operation, Output,
-    Result,
-};
+use serde::{Deserialize, Serialize};
 use tokio::io::AsyncReadExt;
 
-use crate::store::{self, is_job_id, StoredJob};
+use crate::{
+    ByteStream, Error, ErrorKind, Input, InputSource, Job, JobHandle, JobMessage, JobStatus,
+    Operation, Output, Result, Severity,
+};
 
 /// Jobs of one in-process provider, on disk.
 #[derive(Clone, Debug)]
@@ -58,7 +79,7 @@ impl DiskJobs {
     /// Refuses, before any work, a request no in-process provider can run: no input or no
     /// conversion ([`InvalidInput`](ErrorKind::InvalidInput)), or a callback
     /// ([`Unsupported`](ErrorKind::Unsupported): nothing calls back from inside the process).
-    pub fn check_request(&self, request: &multiconvert_core::JobRequest) -> Result<()> {
+    pub fn check_request(&self, request: &crate::JobRequest) -> Result<()> {
         let op = Operation::Submit;
         if request.inputs.is_empty() || request.conversions.is_empty() {
             return Err(self.error(
@@ -82,14 +103,14 @@ impl DiskJobs {
         if !is_job_id(id) {
             return Err(self.error(ErrorKind::NotFound, op, "no such job"));
         }
-        Ok(store::job_dir(&self.root, id))
+        Ok(job_dir(&self.root, id))
     }
 
     /// Creates a queued job and returns its id and directory.
     pub async fn create(&self) -> Result<(String, PathBuf)> {
         let op = Operation::Submit;
         let id = uuid::Uuid::new_v4().simple().to_string();
-        let dir = store::job_dir(&self.root, &id);
+        let dir = job_dir(&self.root, &id);
         tokio::fs::create_dir_all(&dir)
             .await
             .map_err(|e| self.io(op, "cannot create the job directory", e))?;
@@ -100,14 +121,14 @@ impl DiskJobs {
 
     /// Records job `id`'s state (atomically). Fails once the job was deleted.
     pub fn record(&self, id: &str, job: &StoredJob) -> std::io::Result<()> {
-        store::write(&self.root, id, job)
+        write(&self.root, id, job)
     }
 
     /// The job as recorded, under `handle` (whatever it carries: only status and files are read).
     pub async fn poll(&self, handle: &JobHandle) -> Result<Job> {
         let op = Operation::Poll;
         self.dir(&handle.id, op)?;
-        let stored = store::read(&self.root, &handle.id)
+        let stored = read(&self.root, &handle.id)
             .map_err(|e| self.io(op, "cannot read the job", e))?
             .ok_or_else(|| {
                 self.error(ErrorKind::NotFound, op, "no such job")
@@ -133,11 +154,7 @@ impl DiskJobs {
 
     /// Tells `request`'s journal about the job just [`create`](Self::create)d, before it runs;
     /// when the journal refuses, the job's directory goes and nothing runs.
-    pub async fn journal(
-        &self,
-        request: &multiconvert_core::JobRequest,
-        id: &str,
-    ) -> Result<JobHandle> {
+    pub async fn journal(&self, request: &crate::JobRequest, id: &str) -> Result<JobHandle> {
         let handle = JobHandle::new(self.provider.to_string(), id);
         if let Err(e) = request.record_handle(&handle).await {
             let _ = self.delete(&handle).await;
@@ -147,7 +164,7 @@ impl DiskJobs {
     }
 
     /// Whether the job ended (completed or failed) and is still on disk: what
-    /// [`resume`](multiconvert_core::ConversionProvider::resume) keeps. Work in progress dies
+    /// [`resume`](crate::ConversionProvider::resume) keeps. Work in progress dies
     /// with the process that ran it, so anything else is converted again (nothing is paid
     /// twice: the work never leaves this machine).
     pub async fn ended(&self, handle: &JobHandle) -> bool {
@@ -188,9 +205,9 @@ impl DiskJobs {
             .id
             .as_deref()
             .and_then(|id| id.split_once('/'))
-            .filter(|(job, file)| is_job_id(job) && multiconvert_core::safe_filename(file) == *file)
+            .filter(|(job, file)| is_job_id(job) && crate::safe_filename(file) == *file)
             .ok_or_else(|| self.error(ErrorKind::NotFound, op, "not an output of this provider"))?;
-        let path = store::job_dir(&self.root, job).join(file);
+        let path = job_dir(&self.root, job).join(file);
         let f = tokio::fs::File::open(&path).await.map_err(|e| {
             if e.kind() == std::io::ErrorKind::NotFound {
                 self.error(ErrorKind::NotFound, op, "the output is gone")
@@ -273,5 +290,98 @@ impl DiskJobs {
                 ),
             )),
         }
+    }
+}
+
+// The record on disk.
+
+/// One output as recorded.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredOutput {
+    /// The file name in the job's directory.
+    pub filename: String,
+    /// Its size.
+    pub size: u64,
+    /// Its media type.
+    pub content_type: String,
+}
+
+/// A job as recorded in `<root>/<id>/job.json`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StoredJob {
+    /// Its status.
+    pub status: JobStatus,
+    /// Its outputs so far.
+    #[serde(default)]
+    pub outputs: Vec<StoredOutput>,
+    /// Its errors.
+    #[serde(default)]
+    pub messages: Vec<JobMessage>,
+}
+
+impl StoredJob {
+    /// A job in `status` with nothing yet.
+    pub fn new(status: JobStatus) -> Self {
+        StoredJob {
+            status,
+            outputs: Vec::new(),
+            messages: Vec::new(),
+        }
+    }
+
+    /// Records an output.
+    pub fn add_output(&mut self, filename: String, size: u64, content_type: String) {
+        self.outputs.push(StoredOutput {
+            filename,
+            size,
+            content_type,
+        });
+    }
+
+    /// Ends the job: failed when any error was recorded, else completed.
+    pub fn finish(&mut self) {
+        self.status = if self.messages.iter().any(|m| m.severity == Severity::Error) {
+            JobStatus::Failed
+        } else {
+            JobStatus::Completed
+        };
+    }
+
+    /// Records an error.
+    pub fn fail(&mut self, message: JobMessage) {
+        self.messages.push(message);
+    }
+}
+
+/// True for the ids this provider issues (32 lower-case hex digits): nothing else ever becomes a
+/// path.
+pub fn is_job_id(id: &str) -> bool {
+    id.len() == 32
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+/// The job's directory.
+pub fn job_dir(root: &Path, id: &str) -> PathBuf {
+    root.join(id)
+}
+
+/// Writes the job's record atomically (temporary file, then rename).
+pub fn write(root: &Path, id: &str, job: &StoredJob) -> std::io::Result<()> {
+    let dir = job_dir(root, id);
+    let tmp = dir.join("job.json.tmp");
+    std::fs::write(&tmp, serde_json::to_vec_pretty(job).expect("serialisable"))?;
+    std::fs::rename(tmp, dir.join("job.json"))
+}
+
+/// Reads the job's record; `None` when there is no such job.
+pub fn read(root: &Path, id: &str) -> std::io::Result<Option<StoredJob>> {
+    match std::fs::read(job_dir(root, id).join("job.json")) {
+        Ok(bytes) => serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
     }
 }
