@@ -5,7 +5,8 @@
 use multiconvert_core::pace::SharedPace;
 use multiconvert_core::Result;
 
-use crate::{failed, Backend, Store};
+use crate::backend::failed;
+use crate::Store;
 
 /// Takes a slot: `slot = max(next - allowance, now, paused)`, `next = max(next, slot) +
 /// interval`, in one upsert (PostgreSQL locks the row, SQLite has one writer), every SET
@@ -51,10 +52,7 @@ impl SharedPace for Store {
         interval_us: i64,
         allowance_us: i64,
     ) -> Result<i64> {
-        let sql = match self.backend {
-            Backend::Sqlite(_) => take_sql!("MAX"),
-            Backend::Postgres(_) => take_sql!("GREATEST"),
-        };
+        let sql = self.per_dialect(take_sql!("MAX"), take_sql!("GREATEST"));
         self.writes
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let rows = fetch!(
@@ -71,10 +69,7 @@ impl SharedPace for Store {
     }
 
     async fn pause_until(&self, instance: &str, until_us: i64) -> Result<()> {
-        let sql = match self.backend {
-            Backend::Sqlite(_) => pause_sql!("MAX"),
-            Backend::Postgres(_) => pause_sql!("GREATEST"),
-        };
+        let sql = self.per_dialect(pause_sql!("MAX"), pause_sql!("GREATEST"));
         execute!(self, sql, instance, until_us).map_err(|e| failed("pause the requests", e))?;
         Ok(())
     }

@@ -4,7 +4,8 @@
 use multiconvert_core::spend::{Reserved, SpendLedger};
 use multiconvert_core::Result;
 
-use crate::{failed, now, Backend, Store};
+use crate::backend::{failed, now};
+use crate::Store;
 
 /// Makes the period's row exist, so that the conditional update below has one to lock.
 const OPEN_PERIOD: &str = "INSERT INTO spend (member, period, total) VALUES ($1, $2, 0) \
@@ -33,47 +34,34 @@ impl SpendLedger for Store {
         let (cap, amount) = (to_i64(cap), to_i64(amount));
         let id = uuid::Uuid::new_v4().to_string();
         let at = now();
-        self.writes
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         // Holding and recording in one transaction: a reservation is never held unrecorded.
-        macro_rules! hold {
-            ($pool:expr) => {
-                async {
-                    let mut tx = $pool.begin().await?;
-                    sqlx::query(OPEN_PERIOD)
-                        .bind(member)
-                        .bind(period)
-                        .execute(&mut *tx)
-                        .await?;
-                    let held = sqlx::query(HOLD)
-                        .bind(member)
-                        .bind(period)
-                        .bind(amount)
-                        .bind(cap)
-                        .execute(&mut *tx)
-                        .await?
-                        .rows_affected()
-                        == 1;
-                    if held {
-                        sqlx::query(RECORD)
-                            .bind(&id)
-                            .bind(member)
-                            .bind(period)
-                            .bind(amount)
-                            .bind(at)
-                            .execute(&mut *tx)
-                            .await?;
-                    }
-                    tx.commit().await?;
-                    Ok::<bool, sqlx::Error>(held)
-                }
-                .await
-            };
-        }
-        let held = match &self.backend {
-            Backend::Sqlite(pool) => hold!(pool),
-            Backend::Postgres(pool) => hold!(pool),
-        }
+        let held = in_transaction!(self, |tx| {
+            sqlx::query(OPEN_PERIOD)
+                .bind(member)
+                .bind(period)
+                .execute(&mut *tx)
+                .await?;
+            let held = sqlx::query(HOLD)
+                .bind(member)
+                .bind(period)
+                .bind(amount)
+                .bind(cap)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected()
+                == 1;
+            if held {
+                sqlx::query(RECORD)
+                    .bind(&id)
+                    .bind(member)
+                    .bind(period)
+                    .bind(amount)
+                    .bind(at)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            held
+        })
         .map_err(|e| failed("reserve a budget", e))?;
         if held {
             Ok(Reserved::Held(id))
@@ -86,34 +74,21 @@ impl SpendLedger for Store {
 
     async fn settle(&self, reservation: &str, actual: u64) -> Result<()> {
         let actual = to_i64(actual);
-        self.writes
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        macro_rules! settle {
-            ($pool:expr) => {
-                async {
-                    let mut tx = $pool.begin().await?;
-                    let first = sqlx::query(CLOSE)
-                        .bind(reservation)
-                        .execute(&mut *tx)
-                        .await?
-                        .rows_affected()
-                        == 1;
-                    if first {
-                        sqlx::query(ADJUST)
-                            .bind(reservation)
-                            .bind(actual)
-                            .execute(&mut *tx)
-                            .await?;
-                    }
-                    tx.commit().await
-                }
-                .await
-            };
-        }
-        match &self.backend {
-            Backend::Sqlite(pool) => settle!(pool),
-            Backend::Postgres(pool) => settle!(pool),
-        }
+        in_transaction!(self, |tx| {
+            let first = sqlx::query(CLOSE)
+                .bind(reservation)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected()
+                == 1;
+            if first {
+                sqlx::query(ADJUST)
+                    .bind(reservation)
+                    .bind(actual)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        })
         .map_err(|e| failed("settle a budget", e))
     }
 
