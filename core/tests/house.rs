@@ -23,7 +23,6 @@ const KNOWN_CIRCLES: &[(&str, &[&str])] = &[(
         "pace",
         "provider",
         "shared",
-        "tap",
         "upload",
     ],
 )];
@@ -77,47 +76,95 @@ fn ident(text: &str) -> &str {
     &text[..end]
 }
 
-/// The first path segments named after `crate::` in `source`: `crate::a::B` gives `a`,
-/// `crate::{a::B, c}` gives `a` and `c`.
-fn crate_references(source: &str) -> BTreeSet<String> {
-    let mut found = BTreeSet::new();
-    // Comments (doc links above all) are not imports.
-    let code: String = source
+/// The code of a source file as the house reads it: comments (doc links above all) are not
+/// imports, and an inline test module (from `#[cfg(test)]` on, at the end of a file by
+/// convention) is not part of the file's place in the house.
+fn code_of(source: &str) -> String {
+    let source = source.split("#[cfg(test)]").next().unwrap_or_default();
+    source
         .lines()
         .map(|l| l.split("//").next().unwrap_or_default())
         .collect::<Vec<_>>()
-        .join("\n");
-    let source = code.as_str();
-    for (at, _) in source.match_indices("crate::") {
-        // `multiconvert_crate::` or `$crate::` are other paths.
-        let before = source[..at].chars().next_back();
-        if before.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$') {
-            continue;
+        .join("\n")
+}
+
+/// The paths a use tree names, each as its segments: `a::{b::C, d}` gives `a::b::C` and
+/// `a::d`; `a::{self, B}` gives `a` and `a::B`.
+fn use_tree(text: &str) -> Vec<Vec<String>> {
+    let mut prefix: Vec<String> = Vec::new();
+    let mut rest = text.trim_start();
+    loop {
+        let name = ident(rest);
+        if name.is_empty() {
+            break;
         }
-        let rest = &source[at + "crate::".len()..];
-        if let Some(group) = rest.strip_prefix('{') {
-            let mut depth = 0usize;
-            let mut start = true;
-            for (i, c) in group.char_indices() {
-                match c {
-                    '{' => depth += 1,
-                    '}' if depth == 0 => break,
-                    '}' => depth -= 1,
-                    ',' if depth == 0 => start = true,
-                    c if start && !c.is_whitespace() => {
-                        start = false;
-                        let name = ident(&group[i..]);
-                        if !name.is_empty() {
-                            found.insert(name.to_owned());
-                        }
-                    }
-                    _ => {}
+        rest = rest[name.len()..].trim_start();
+        if name != "self" {
+            prefix.push(name.to_owned());
+        }
+        match rest.strip_prefix("::") {
+            Some(after) => rest = after.trim_start(),
+            None => return vec![prefix],
+        }
+    }
+    let Some(group) = rest.strip_prefix('{') else {
+        return vec![prefix]; // `a::*`
+    };
+    let mut paths = Vec::new();
+    let (mut depth, mut start) = (0usize, 0usize);
+    for (i, c) in group.char_indices() {
+        match c {
+            '{' => depth += 1,
+            '}' | ',' if depth == 0 => {
+                for mut tail in use_tree(&group[start..i]) {
+                    let mut path = prefix.clone();
+                    path.append(&mut tail);
+                    paths.push(path);
                 }
+                if c == '}' {
+                    break;
+                }
+                start = i + 1;
             }
-        } else {
-            let name = ident(rest);
-            if !name.is_empty() {
-                found.insert(name.to_owned());
+            '}' => depth -= 1,
+            _ => {}
+        }
+    }
+    paths
+}
+
+/// The paths in `source` that start at the crate root or a relative root (`crate::`,
+/// `super::`, `self::`), each as segments from the crate root, for the file that is module
+/// `module` (`["a", "b"]` for `src/a/b.rs`; `["a"]` for `src/a/mod.rs` or `src/a.rs`).
+fn crate_references(source: &str, module: &[String]) -> BTreeSet<Vec<String>> {
+    let mut found = BTreeSet::new();
+    let code = code_of(source);
+    let source = code.as_str();
+    for root in ["crate::", "super::", "self::"] {
+        for (at, _) in source.match_indices(root) {
+            // `multiconvert_crate::`, `$crate::` or the `super::` of `super::super::` are not
+            // roots.
+            let before = source[..at].chars().next_back();
+            if before.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$' || c == ':')
+            {
+                continue;
+            }
+            let mut base: Vec<String> = match root {
+                "crate::" => vec![],
+                "self::" => module.to_vec(),
+                _ => module[..module.len().saturating_sub(1)].to_vec(),
+            };
+            let mut rest = &source[at + root.len()..];
+            while let Some(after) = rest.strip_prefix("super::") {
+                base.pop();
+                rest = after;
+            }
+            for mut path in use_tree(rest) {
+                let mut full = base.clone();
+                full.append(&mut path);
+                if !full.is_empty() {
+                    found.insert(full);
+                }
             }
         }
     }
@@ -147,41 +194,65 @@ fn reexports(root_source: &str) -> BTreeMap<String, String> {
     map
 }
 
-/// The crate's files as modules and which other modules each imports.
+/// Every `.rs` file under `dir` by the module it is: `a/b.rs` is `a::b`, `a/mod.rs` is `a`, the
+/// crate root (`lib.rs`, `main.rs`) the empty path.
+fn source_files(src: &Path, dir: &Path, found: &mut BTreeMap<String, String>) {
+    for entry in std::fs::read_dir(dir).expect("a source directory") {
+        let path = entry.expect("a source").path();
+        if path.is_dir() {
+            source_files(src, &path, found);
+            continue;
+        }
+        if path.extension().is_none_or(|e| e != "rs") {
+            continue;
+        }
+        let relative = path.strip_prefix(src).unwrap().with_extension("");
+        let mut segments: Vec<String> = relative
+            .components()
+            .map(|c| c.as_os_str().to_string_lossy().into_owned())
+            .collect();
+        if segments.last().is_some_and(|s| s == "mod")
+            || segments == ["lib"]
+            || segments == ["main"]
+        {
+            segments.pop();
+        }
+        let source = std::fs::read_to_string(&path).expect("a source file");
+        found.insert(segments.join("::"), source);
+    }
+}
+
+/// The crate's files as modules and which other modules each imports: for every path it names,
+/// the module holding it (the longest prefix that is a module, else the crate root's
+/// re-export); and its child modules, since a module contains its children: a child that
+/// imports its parent closes a circle (what children share lives in a sibling).
 fn module_graph(dir: &Path) -> BTreeMap<String, BTreeSet<String>> {
     let src = dir.join("src");
     let mut sources = BTreeMap::new();
-    for entry in std::fs::read_dir(&src).expect("src/") {
-        let path = entry.expect("a source").path();
-        if path.extension().is_some_and(|e| e == "rs") {
-            let stem = path.file_stem().unwrap().to_string_lossy().into_owned();
-            sources.insert(stem, std::fs::read_to_string(&path).expect("a source file"));
-        }
-    }
-    let root_source = sources
-        .get("lib")
-        .or_else(|| sources.get("main"))
-        .cloned()
-        .unwrap_or_default();
-    let exported = reexports(&root_source);
-    let modules: BTreeSet<String> = sources
-        .keys()
-        .filter(|m| *m != "lib" && *m != "main")
-        .cloned()
-        .collect();
+    source_files(&src, &src, &mut sources);
+    let exported = reexports(sources.get("").map(String::as_str).unwrap_or_default());
+    let modules: BTreeSet<String> = sources.keys().filter(|m| !m.is_empty()).cloned().collect();
+    let module_of = |path: &[String]| -> Option<String> {
+        (1..=path.len())
+            .rev()
+            .map(|n| path[..n].join("::"))
+            .find(|m| modules.contains(m))
+            .or_else(|| exported.get(&path[0]).cloned())
+    };
     let mut graph = BTreeMap::new();
     for module in &modules {
-        let edges = crate_references(&sources[module])
-            .into_iter()
-            .filter_map(|name| {
-                if modules.contains(&name) {
-                    Some(name)
-                } else {
-                    exported.get(&name).cloned()
-                }
-            })
-            .filter(|target| target != module && modules.contains(target))
+        let segments: Vec<String> = module.split("::").map(str::to_owned).collect();
+        let mut edges: BTreeSet<String> = crate_references(&sources[module], &segments)
+            .iter()
+            .filter_map(|path| module_of(path))
             .collect();
+        let children = modules.iter().filter(|m| {
+            m.strip_prefix(module.as_str())
+                .and_then(|rest| rest.strip_prefix("::"))
+                .is_some_and(|rest| !rest.contains("::"))
+        });
+        edges.extend(children.cloned());
+        edges.retain(|target| target != module);
         graph.insert(module.clone(), edges);
     }
     graph
@@ -312,10 +383,32 @@ fn no_provider_crate_depends_on_another() {
 fn the_reader_finds_circles_and_references() {
     let refs = crate_references(
         "use crate::{error::Error, model::{Job, Input}, Result};\n/// [`x`](crate::doc)\nfn f() { crate::http::x(); $crate::no; multiconvert_crate::no } // crate::comment",
+        &[],
     );
+    let joined: Vec<String> = refs.into_iter().map(|p| p.join("::")).collect();
     assert_eq!(
-        refs.into_iter().collect::<Vec<_>>(),
-        ["Result", "error", "http", "model"]
+        joined,
+        [
+            "Result",
+            "error::Error",
+            "http::x",
+            "model::Input",
+            "model::Job"
+        ]
+    );
+    let nested = crate_references(
+        "use super::api::{self, json};\nuse super::super::state::Shared;\nfn f() { self::inner::g() }\n#[cfg(test)]\nmod tests { use super::*; }",
+        &["vendor".to_owned(), "jobs".to_owned()],
+    );
+    let joined: Vec<String> = nested.into_iter().map(|p| p.join("::")).collect();
+    assert_eq!(
+        joined,
+        [
+            "state::Shared",
+            "vendor::api",
+            "vendor::api::json",
+            "vendor::jobs::inner::g"
+        ]
     );
     let exported = reexports("pub use model::{Job, Input};\npub use error::Result;\n");
     assert_eq!(exported["Input"], "model");
