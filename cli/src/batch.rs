@@ -14,6 +14,7 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use multiconvert_core::failover::Failover;
+use multiconvert_core::journal::Journaled;
 use multiconvert_core::wrappers::Limited;
 use multiconvert_core::{
     failed_job_error, Conversion, ConversionProvider, Error, ErrorKind, Job, JobHandle, JobRequest,
@@ -314,12 +315,8 @@ fn list_sources(source: &Path, out: &Path) -> multiconvert_core::Result<Listing>
 }
 
 fn request_for(ctx: &Ctx, item: &Item) -> JobRequest {
-    let mut request = JobRequest::new(crate::input_of(&item.source), ctx.conversion.clone())
-        .idempotency_key(item.key.clone());
-    if let Some(store) = &ctx.store {
-        request = request.journal(store.journal(&item.key));
-    }
-    request
+    JobRequest::new(crate::input_of(&item.source), ctx.conversion.clone())
+        .idempotency_key(item.key.clone())
 }
 
 /// Whether an error ends the file for good (a rerun would fail the same way) rather than
@@ -366,23 +363,31 @@ async fn process(ctx: Arc<Ctx>, item: Item, entry: Option<Entry>, line: Progress
             let _ = tx.send(job.status.clone());
         }
     };
-    let converted = match &journaled {
-        Some(handle) => match ctx.provider.resume(handle, &request).await {
-            Ok(handle) => ctx.provider.wait_with(&handle, &ctx.policy, &observe).await,
-            Err(e) => Err(e),
-        },
-        None => match &ctx.router {
-            // A vendor that fails the job on its own side hands it to the next member.
-            Some(router) => {
-                router
-                    .convert_resubmitting_with(&request, &ctx.policy, &observe)
-                    .await
-            }
-            None => match ctx.provider.submit(&request).await {
+    let converted = async {
+        match &journaled {
+            Some(handle) => match ctx.provider.resume(handle, &request).await {
                 Ok(handle) => ctx.provider.wait_with(&handle, &ctx.policy, &observe).await,
                 Err(e) => Err(e),
             },
-        },
+            None => match &ctx.router {
+                // A vendor that fails the job on its own side hands it to the next member.
+                Some(router) => {
+                    router
+                        .convert_resubmitting_with(&request, &ctx.policy, &observe)
+                        .await
+                }
+                None => match ctx.provider.submit(&request).await {
+                    Ok(handle) => ctx.provider.wait_with(&handle, &ctx.policy, &observe).await,
+                    Err(e) => Err(e),
+                },
+            },
+        }
+    };
+    // Every handle a submission (a resumed one, a router's next member) creates reaches the
+    // journal before the job can start.
+    let converted = match &ctx.store {
+        Some(store) => Journaled::scope(store.journal(&item.key), converted).await,
+        None => converted.await,
     };
     drop(tx);
     if let Some(writer) = writer {

@@ -152,11 +152,12 @@ impl DiskJobs {
         Ok(job)
     }
 
-    /// Tells `request`'s journal about the job just [`create`](Self::create)d, before it runs;
-    /// when the journal refuses, the job's directory goes and nothing runs.
-    pub async fn journal(&self, request: &crate::JobRequest, id: &str) -> Result<JobHandle> {
+    /// Tells the submission's journal, if any ([`crate::journal::record_handle`]), about the job
+    /// just [`create`](Self::create)d, before it runs; when the journal refuses, the job's
+    /// directory goes and nothing runs.
+    pub async fn journal(&self, id: &str) -> Result<JobHandle> {
         let handle = JobHandle::new(self.provider.to_string(), id);
-        if let Err(e) = request.record_handle(&handle).await {
+        if let Err(e) = crate::journal::record_handle(&handle).await {
             let _ = self.delete(&handle).await;
             return Err(e);
         }

@@ -10,7 +10,7 @@ use tokio::task::JoinHandle;
 
 use crate::error::{Error, ErrorKind, Operation, Result};
 use crate::model::{Checksum, Output};
-use crate::provider::ByteStream;
+use crate::stream::ByteStream;
 
 /// What to do when the destination file already exists.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -5,7 +5,8 @@ use std::error::Error as StdError;
 use std::fmt;
 use std::time::Duration;
 
-use crate::model::{JobHandle, JobStatus};
+use crate::handle::JobHandle;
+use crate::status::JobStatus;
 
 /// `Result` with multiconvert's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -21,7 +21,7 @@ use tokio::time::Instant;
 use crate::error::{Delivery, Error, ErrorKind, Operation, Result};
 use crate::model::Output;
 use crate::pace::RequestBudget;
-use crate::provider::ByteStream;
+use crate::stream::ByteStream;
 use crate::tap::HttpTap;
 
 /// Timeouts per phase of a request. None is unbounded.

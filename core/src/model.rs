@@ -3,11 +3,8 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
-use std::pin::Pin;
-use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
-use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use tokio::io::AsyncRead;
@@ -16,6 +13,10 @@ use url::Url;
 use crate::cost::Cost;
 use crate::redact::{redact_json, redact_query};
 use crate::secret::Secret;
+
+pub use crate::handle::JobHandle;
+pub use crate::reader::ReaderSource;
+pub use crate::status::JobStatus;
 
 /// A free-form JSON object: conversion options, cloud parameters, vendor extras.
 pub type JsonMap = Map<String, Value>;
@@ -54,10 +55,7 @@ pub struct JobRequest {
     /// ones (see [`CallbackSigner`](crate::CallbackSigner)).
     pub callback_signer: Option<crate::CallbackSigner>,
     /// Told about every uploaded chunk, for progress bars.
-    pub upload_progress: Option<crate::upload::Progress>,
-    /// Told the job's handle before the job can start (see
-    /// [`SubmitJournal`](crate::shared::SubmitJournal)).
-    pub journal: Option<Arc<dyn crate::shared::SubmitJournal>>,
+    pub upload_progress: Option<crate::progress::Progress>,
     /// How long the caller expects the conversion to take, a hint: a provider that can hold a
     /// request open until the result (ConvertAPI's semi-async convert) does so for short jobs
     /// and submits long ones asynchronously. `None`: the provider's default.
@@ -123,24 +121,9 @@ impl JobRequest {
     /// assert_eq!(request.fail_on_input_error, Some(false));
     /// assert!(request.upload_progress.is_some());
     /// ```
-    pub fn upload_progress(mut self, progress: crate::upload::Progress) -> Self {
+    pub fn upload_progress(mut self, progress: crate::progress::Progress) -> Self {
         self.upload_progress = Some(progress);
         self
-    }
-    /// Reports the job's handle to `journal` before the job can start; with an
-    /// [`idempotency_key`](Self::idempotency_key), a crash at any point can then be resumed
-    /// ([`ConversionProvider::resume`](crate::ConversionProvider::resume)) without a second job.
-    pub fn journal(mut self, journal: Arc<dyn crate::shared::SubmitJournal>) -> Self {
-        self.journal = Some(journal);
-        self
-    }
-    /// Tells the request's journal, if any, about `handle`. Providers call it once the job's id is
-    /// known and before anything that could start the conversion is sent.
-    pub async fn record_handle(&self, handle: &JobHandle) -> crate::Result<()> {
-        match &self.journal {
-            Some(journal) => journal.record_handle(handle).await,
-            None => Ok(()),
-        }
     }
     /// Sets the idempotency key.
     pub fn idempotency_key(mut self, key: impl Into<String>) -> Self {
@@ -354,40 +337,6 @@ impl fmt::Debug for InputSource {
     }
 }
 
-type BoxReader = Pin<Box<dyn AsyncRead + Send + 'static>>;
-
-/// A one-shot async reader with a known length. The first provider to [`take`](Self::take) it
-/// owns it; clones share it, so a request can be cloned but its reader is still read once.
-#[derive(Clone)]
-pub struct ReaderSource {
-    reader: Arc<Mutex<Option<BoxReader>>>,
-    /// The exact number of bytes the reader yields.
-    pub length: u64,
-}
-
-impl fmt::Debug for ReaderSource {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "ReaderSource({} bytes)", self.length)
-    }
-}
-
-impl ReaderSource {
-    /// Wraps a reader.
-    pub fn new(reader: impl AsyncRead + Send + 'static, length: u64) -> Self {
-        ReaderSource {
-            reader: Arc::new(Mutex::new(Some(Box::pin(reader)))),
-            length,
-        }
-    }
-    /// Takes the reader; `None` once it has been taken.
-    pub fn take(&self) -> Option<BoxReader> {
-        self.reader
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .take()
-    }
-}
-
 /// A place in cloud storage: an input to read or an output target to write.
 ///
 /// ```
@@ -488,164 +437,6 @@ impl Conversion {
     pub fn output_target(mut self, target: CloudLocation) -> Self {
         self.output_targets.push(target);
         self
-    }
-}
-
-/// What an application keeps to find a job again, in this process or another.
-///
-/// It serialises with serde (token included: store it as you would a password) so any process
-/// can resume polling, deleting or confirming a webhook; no job state lives only in memory.
-///
-/// ```
-/// use multiconvert_core::JobHandle;
-/// let handle = JobHandle::new("online-convert", "8daae6d1").with_token("job-token");
-/// let stored = serde_json::to_string(&handle).unwrap();
-/// let back: JobHandle = serde_json::from_str(&stored).unwrap();
-/// assert_eq!(back, handle);
-/// assert!(!format!("{back:?}").contains("job-token"));
-/// ```
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[non_exhaustive]
-pub struct JobHandle {
-    /// The provider that owns the job (for a router: the member).
-    pub provider: String,
-    /// The vendor's job id.
-    pub id: String,
-    /// A per-job secret some vendors issue (online-convert's upload token).
-    #[serde(
-        default,
-        with = "crate::secret::expose_serde",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub token: Option<Secret>,
-    /// A per-job host some vendors assign (online-convert's upload server).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub server: Option<String>,
-    /// When the job was submitted.
-    pub created_at: DateTime<Utc>,
-    /// Provider-specific facts needed to resume (route, stored file ids, …).
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub meta: BTreeMap<String, String>,
-}
-
-impl JobHandle {
-    /// A handle for job `id` at `provider`, created now.
-    pub fn new(provider: impl Into<String>, id: impl Into<String>) -> Self {
-        JobHandle {
-            provider: provider.into(),
-            id: id.into(),
-            token: None,
-            server: None,
-            created_at: Utc::now(),
-            meta: BTreeMap::new(),
-        }
-    }
-    /// Sets the job token.
-    pub fn with_token(mut self, token: impl Into<Secret>) -> Self {
-        self.token = Some(token.into());
-        self
-    }
-    /// Sets the job's server.
-    pub fn with_server(mut self, server: impl Into<String>) -> Self {
-        self.server = Some(server.into());
-        self
-    }
-    /// Sets a provider-specific fact.
-    pub fn with_meta(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
-        self.meta.insert(key.into(), value.into());
-        self
-    }
-}
-
-/// A job's state. An open set: vendor codes we do not know are kept as [`JobStatus::Unknown`],
-/// which is never terminal.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum JobStatus {
-    /// Created, not yet complete (staged).
-    Created,
-    /// Missing information to run (staged).
-    Incomplete,
-    /// Complete but not started (staged).
-    Ready,
-    /// Waiting for a worker.
-    Queued,
-    /// Fetching inputs.
-    Downloading,
-    /// Converting.
-    Processing,
-    /// Finished successfully.
-    Completed,
-    /// Finished with errors; see the job's messages.
-    Failed,
-    /// Cancelled or deleted.
-    Canceled,
-    /// A vendor code multiconvert does not know (non-terminal).
-    Unknown(String),
-}
-
-impl JobStatus {
-    /// Completed, failed or canceled.
-    pub fn is_terminal(&self) -> bool {
-        matches!(
-            self,
-            JobStatus::Completed | JobStatus::Failed | JobStatus::Canceled
-        )
-    }
-    /// Created, incomplete or ready: the job will not move until it is started.
-    pub fn is_staged(&self) -> bool {
-        matches!(
-            self,
-            JobStatus::Created | JobStatus::Incomplete | JobStatus::Ready
-        )
-    }
-    /// The stable `snake_case` name (the vendor's own code for `Unknown`).
-    pub fn as_str(&self) -> &str {
-        match self {
-            JobStatus::Created => "created",
-            JobStatus::Incomplete => "incomplete",
-            JobStatus::Ready => "ready",
-            JobStatus::Queued => "queued",
-            JobStatus::Downloading => "downloading",
-            JobStatus::Processing => "processing",
-            JobStatus::Completed => "completed",
-            JobStatus::Failed => "failed",
-            JobStatus::Canceled => "canceled",
-            JobStatus::Unknown(code) => code,
-        }
-    }
-    /// Parses a name produced by [`as_str`](Self::as_str); anything else is `Unknown`.
-    pub fn parse(code: &str) -> JobStatus {
-        match code {
-            "created" => JobStatus::Created,
-            "incomplete" => JobStatus::Incomplete,
-            "ready" => JobStatus::Ready,
-            "queued" => JobStatus::Queued,
-            "downloading" => JobStatus::Downloading,
-            "processing" => JobStatus::Processing,
-            "completed" => JobStatus::Completed,
-            "failed" => JobStatus::Failed,
-            "canceled" | "cancelled" => JobStatus::Canceled,
-            other => JobStatus::Unknown(other.to_owned()),
-        }
-    }
-}
-
-impl fmt::Display for JobStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl Serialize for JobStatus {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-
-impl<'de> Deserialize<'de> for JobStatus {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        String::deserialize(d).map(|s| JobStatus::parse(&s))
     }
 }
 

@@ -2,12 +2,9 @@
 
 use std::fmt;
 use std::path::Path;
-use std::pin::Pin;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use bytes::Bytes;
-use futures_util::Stream;
 
 use crate::capabilities::ProviderInfo;
 use crate::download::{SaveOptions, Saved};
@@ -15,39 +12,7 @@ use crate::error::{Error, ErrorKind, Operation, Result};
 use crate::model::{Job, JobHandle, JobRequest, JobStatus, Output, WebhookEvent, WebhookRequest};
 use crate::poll::PollPolicy;
 
-/// A stream of an output's bytes, with what the server said about its length and type.
-pub struct ByteStream {
-    /// The bytes.
-    pub stream: Pin<Box<dyn Stream<Item = Result<Bytes>> + Send>>,
-    /// The announced length (`Content-Length`), when known.
-    pub content_length: Option<u64>,
-    /// The announced media type, when known.
-    pub content_type: Option<String>,
-}
-
-impl ByteStream {
-    /// Wraps a stream.
-    pub fn new(
-        stream: impl Stream<Item = Result<Bytes>> + Send + 'static,
-        content_length: Option<u64>,
-        content_type: Option<String>,
-    ) -> Self {
-        ByteStream {
-            stream: Box::pin(stream),
-            content_length,
-            content_type,
-        }
-    }
-}
-
-impl fmt::Debug for ByteStream {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ByteStream")
-            .field("content_length", &self.content_length)
-            .field("content_type", &self.content_type)
-            .finish_non_exhaustive()
-    }
-}
+pub use crate::stream::ByteStream;
 
 /// One conversion vendor behind one interface. `Arc<dyn ConversionProvider>` is the currency
 /// everywhere: the router, the conformance suite and the CLI all take it.
@@ -73,7 +38,7 @@ pub trait ConversionProvider: Send + Sync + fmt::Debug {
     /// Deletes (or cancels) a job and its stored files.
     async fn delete(&self, handle: &JobHandle) -> Result<()>;
 
-    /// Takes up a job that a [`SubmitJournal`](crate::shared::SubmitJournal) recorded for
+    /// Takes up a job that a [`SubmitJournal`](crate::journal::SubmitJournal) recorded for
     /// `request` in a process that has since ended (or lost its claim on it), and returns the
     /// handle to wait on: `handle` when the job exists at the vendor, else a submission of
     /// `request` (it never arrived: with the same idempotency key, nothing runs twice).

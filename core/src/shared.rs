@@ -10,7 +10,6 @@ use std::time::SystemTime;
 use async_trait::async_trait;
 
 use crate::error::Result;
-use crate::model::JobHandle;
 
 /// Webhook deliveries seen, by (provider instance, job id, status), so a delivery is acted on
 /// once however many receivers get it.
@@ -31,19 +30,9 @@ pub trait CooldownBoard: Send + Sync + fmt::Debug {
     async fn cooling_until(&self, member: &str) -> Result<Option<SystemTime>>;
 }
 
-/// A journal a submission reports to before it could start work at the vendor: told the job's
-/// handle (with its id) before anything that starts a conversion is sent, and awaited, so that a
-/// process killed at any later moment leaves a handle another process can
-/// [`resume`](crate::ConversionProvider::resume) instead of submitting again.
-///
-/// Set it on a request with [`JobRequest::journal`](crate::JobRequest::journal); the
-/// `multiconvert-store` crate journals on SQLite or PostgreSQL. A failure to record stops the
-/// submission before it starts anything.
-#[async_trait]
-pub trait SubmitJournal: Send + Sync + fmt::Debug {
-    /// Records `handle`: the job may start converting once this returns.
-    async fn record_handle(&self, handle: &JobHandle) -> Result<()>;
-}
+/// Moved to [`journal`](crate::journal), beside the [`Journaled`](crate::journal::Journaled)
+/// wrapper that puts it in scope.
+pub use crate::journal::SubmitJournal;
 
 /// A [`DeliveryLog`] in this process's memory, bounded (the oldest half is forgotten when full).
 #[derive(Debug, Default)]

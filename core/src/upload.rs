@@ -2,7 +2,6 @@
 //! that is possible.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use bytes::Bytes;
 use futures_util::stream::BoxStream;
@@ -10,7 +9,10 @@ use futures_util::{StreamExt, TryStreamExt};
 
 use crate::error::{Error, ErrorKind, Operation, Result};
 use crate::http::file_stream;
-use crate::model::{Input, InputSource, ReaderSource};
+use crate::model::{Input, InputSource};
+use crate::reader::ReaderSource;
+
+pub use crate::progress::{Progress, ProgressEvent};
 
 /// The bytes of a local input, ready to become a request body: a path is reopened and a byte
 /// buffer shared on every attempt, so both can be retried; a reader is streamed once.
@@ -130,56 +132,3 @@ impl UploadSource {
 
 /// The size of the chunks a body is streamed in.
 const CHUNK: usize = 64 * 1024;
-
-type ProgressFn = dyn Fn(ProgressEvent) + Send + Sync;
-
-/// What a progress observer is told.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum ProgressEvent {
-    /// An attempt starts from zero (a retry resends everything).
-    Restart,
-    /// This many more bytes went out.
-    Advance(u64),
-}
-
-/// Observes upload progress: set it on a [`JobRequest`](crate::JobRequest) and providers report
-/// every chunk they send (a progress bar, a metric).
-///
-/// ```
-/// use std::sync::atomic::{AtomicU64, Ordering};
-/// use std::sync::Arc;
-/// use multiconvert_core::upload::{Progress, ProgressEvent};
-/// let sent = Arc::new(AtomicU64::new(0));
-/// let counter = sent.clone();
-/// let progress = Progress::new(move |event| match event {
-///     ProgressEvent::Restart => counter.store(0, Ordering::Relaxed),
-///     ProgressEvent::Advance(n) => { counter.fetch_add(n, Ordering::Relaxed); }
-///     _ => {}
-/// });
-/// progress.advance(10);
-/// assert_eq!(sent.load(Ordering::Relaxed), 10);
-/// ```
-#[derive(Clone)]
-pub struct Progress(Arc<ProgressFn>);
-
-impl Progress {
-    /// An observer calling `f`.
-    pub fn new(f: impl Fn(ProgressEvent) + Send + Sync + 'static) -> Self {
-        Progress(Arc::new(f))
-    }
-    /// Reports `n` more bytes.
-    pub fn advance(&self, n: u64) {
-        (self.0)(ProgressEvent::Advance(n))
-    }
-    /// Reports a restart from zero.
-    pub fn restart(&self) {
-        (self.0)(ProgressEvent::Restart)
-    }
-}
-
-impl std::fmt::Debug for Progress {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Progress")
-    }
-}

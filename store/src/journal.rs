@@ -284,14 +284,14 @@ impl Store {
         Ok(())
     }
 
-    /// A [`SubmitJournal`](multiconvert_core::shared::SubmitJournal) that records the handles
-    /// of the submission journaled under `key`: set it on the request
-    /// ([`JobRequest::journal`](multiconvert_core::JobRequest::journal)) so the handle is durable
-    /// before the job can start.
+    /// A [`SubmitJournal`](multiconvert_core::journal::SubmitJournal) that records the handles
+    /// of the submission journaled under `key`: wrap the provider in
+    /// [`Journaled`](multiconvert_core::journal::Journaled) with it for that submission, so the
+    /// handle is durable before the job can start.
     pub fn journal(
         &self,
         key: &str,
-    ) -> std::sync::Arc<dyn multiconvert_core::shared::SubmitJournal> {
+    ) -> std::sync::Arc<dyn multiconvert_core::journal::SubmitJournal> {
         std::sync::Arc::new(Journal {
             store: self.clone(),
             key: key.to_owned(),
@@ -367,7 +367,7 @@ struct Journal {
 }
 
 #[multiconvert_core::async_trait]
-impl multiconvert_core::shared::SubmitJournal for Journal {
+impl multiconvert_core::journal::SubmitJournal for Journal {
     async fn record_handle(&self, handle: &JobHandle) -> Result<()> {
         self.store.record_handle(&self.key, handle).await
     }

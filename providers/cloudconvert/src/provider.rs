@@ -241,7 +241,7 @@ impl CloudConvert {
             },
         };
         let handle = JobHandle::new(self.info.name.clone(), wire.id.clone());
-        request.record_handle(&handle).await?;
+        multiconvert_core::journal::record_handle(&handle).await?;
         self.upload_missing(request, &wire)
             .await
             .map_err(|e| e.with_job(handle.clone()))?;

@@ -284,7 +284,7 @@ impl ConvertApi {
         // held conversion's JobId answers only once it is done: journaled requests go async.
         self.config.submit_style == SubmitStyle::Auto
             && request.callback.is_none()
-            && request.journal.is_none()
+            && !multiconvert_core::journal::is_journaled()
             && request
                 .expected_duration
                 .is_none_or(|d| d <= self.config.held_limit)
@@ -316,7 +316,7 @@ impl ConvertApi {
     async fn convert_sync_inner(&self, request: &JobRequest) -> Result<Job> {
         let prepared = self.prepare(request, None).await?;
         let handle = prepared.handle.clone();
-        request.record_handle(&handle).await?;
+        multiconvert_core::journal::record_handle(&handle).await?;
         let timeout = self.config.conversion_timeout;
         let spec = RequestSpec::new(Operation::Submit)
             .replay(Replay::CreatesJob)
@@ -500,7 +500,7 @@ impl ConvertApi {
     async fn submit_inner(&self, request: &JobRequest) -> Result<JobHandle> {
         let prepared = self.prepare(request, Some(self.config.route)).await?;
         let handle = prepared.handle.clone();
-        request.record_handle(&handle).await?;
+        multiconvert_core::journal::record_handle(&handle).await?;
         let job_id = handle.id.clone();
         // Refusals (429, 503 throttling) and never-sent requests are resent by the retry loop;
         // anything ambiguous is reconciled below by the JobId, never blindly resent.

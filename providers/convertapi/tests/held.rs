@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use common::builder;
 use multiconvert_conformance::scenarios::{standard_request, REMOTE_URL};
 use multiconvert_convertapi::{AsyncRoute, ConvertApi, SubmitStyle};
-use multiconvert_core::shared::SubmitJournal;
+use multiconvert_core::journal::{Journaled, SubmitJournal};
 use multiconvert_core::{
     ConversionProvider, ErrorKind, Input, JobHandle, JobRequest, JobStatus, PollPolicy, ProviderExt,
 };
@@ -154,14 +154,12 @@ impl SubmitJournal for NoteOnly {
 async fn a_callback_a_long_job_or_a_journal_goes_async() {
     let long = request().expected_duration(Duration::from_secs(600));
     let hooked = request().callback("https://app.example.com/hooks/convertapi".parse().unwrap());
-    let mut journaled = request();
-    journaled.journal = Some(Arc::new(NoteOnly));
     let short = request().expected_duration(Duration::from_secs(5));
-    for (what, request, asynchronous) in [
-        ("long", long, true),
-        ("callback", hooked, true),
-        ("journal", journaled, true),
-        ("short", short, false),
+    for (what, request, journaled, asynchronous) in [
+        ("long", long, false, true),
+        ("callback", hooked, false, true),
+        ("journal", request(), true, true),
+        ("short", short, false, false),
     ] {
         let server = MockServer::start().await;
         Mock::given(method("POST"))
@@ -177,10 +175,12 @@ async fn a_callback_a_long_job_or_a_journal_goes_async() {
             .respond_with(ResponseTemplate::new(200).set_body_json(result(&server)))
             .mount(&server)
             .await;
-        held(&server, AsyncRoute::Current)
-            .submit(&request)
-            .await
-            .unwrap();
+        let provider: Arc<dyn ConversionProvider> = Arc::new(held(&server, AsyncRoute::Current));
+        let provider = match journaled {
+            true => Arc::new(Journaled::new(provider, Arc::new(NoteOnly))),
+            false => provider,
+        };
+        provider.submit(&request).await.unwrap();
         let requests = server.received_requests().await.unwrap();
         assert_eq!(requests.len(), 1, "{what}");
         assert_eq!(

@@ -242,7 +242,7 @@ impl ConversionProvider for Local {
             }
         }
         let (id, dir) = self.jobs.create().await?;
-        let handle = self.jobs.journal(request, &id).await?;
+        let handle = self.jobs.journal(&id).await?;
         let jobs = self.jobs.clone();
         tokio::task::spawn_blocking(move || run(jobs, id, dir, tasks));
         Ok(handle)

@@ -440,7 +440,7 @@ impl ConversionProvider for Office {
             inputs.push(bytes);
         }
         let (id, dir) = self.jobs.create().await?;
-        let handle = self.jobs.journal(request, &id).await?;
+        let handle = self.jobs.journal(&id).await?;
         // Each input in a private directory under the job, named so LibreOffice can tell its type.
         let mut folders = Vec::with_capacity(inputs.len());
         for i in 0..inputs.len() {

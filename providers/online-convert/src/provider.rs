@@ -969,12 +969,12 @@ impl OnlineConvert {
             // Work starts with the create: the journal learns the handle once it exists (a crash
             // before that is the one window the one-shot mode keeps open; see `SubmitMode`).
             let (_, job) = self.create_job(request, true).await?;
-            request.record_handle(&job.handle).await?;
+            multiconvert_core::journal::record_handle(&job.handle).await?;
             return Ok(job.handle);
         }
         let (wire, job) = self.create_job(request, false).await.map_err(staged)?;
         let handle = job.handle;
-        request.record_handle(&handle).await?;
+        multiconvert_core::journal::record_handle(&handle).await?;
         self.finish_staged(request, &handle, wire.input.len(), uploads)
             .await?;
         Ok(handle)
