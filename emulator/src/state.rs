@@ -1,14 +1,18 @@
-//! What the emulator remembers: both vendors' jobs and files, counters, violations, faults.
+//! What every handler shares: the three vendors' records (each kept in its vendor's `records`
+//! module), counters, violations, faults.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use bytes::Bytes;
 use serde::Serialize;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
+use crate::cloudconvert::records::CcJob;
+use crate::convertapi::records::{CaFile, CaJob, CaRoute, CaState};
 use crate::engine::Engine;
 use crate::faults::{Armed, Fault, FaultSpec};
+use crate::online_convert::records::OcJob;
 use crate::EmulatorConfig;
 
 /// A rule a client broke, as the emulator saw it.
@@ -20,145 +24,6 @@ pub struct Violation {
     pub rule: String,
     /// What was seen (never a secret).
     pub detail: String,
-}
-
-/// An online-convert input.
-#[derive(Clone, Debug)]
-pub(crate) struct OcInput {
-    pub id: String,
-    pub kind: String,
-    pub source: String,
-    pub status: String,
-    pub filename: String,
-    pub bytes: Option<Bytes>,
-    pub options: Map<String, Value>,
-    pub created_at: String,
-}
-
-/// An online-convert conversion.
-#[derive(Clone, Debug)]
-pub(crate) struct OcConversion {
-    pub id: String,
-    pub target: String,
-    pub category: String,
-    pub options: Map<String, Value>,
-    pub metadata: Map<String, Value>,
-    pub output_target: Vec<Value>,
-}
-
-/// An online-convert output.
-#[derive(Clone, Debug)]
-pub(crate) struct OcOutput {
-    pub id: String,
-    pub conversion: String,
-    pub input: String,
-    pub filename: String,
-    pub bytes: Bytes,
-    pub content_type: String,
-    pub downloads: u64,
-    pub password: Option<String>,
-    pub created_at: String,
-}
-
-/// An online-convert job.
-#[derive(Clone, Debug)]
-pub(crate) struct OcJob {
-    pub id: String,
-    pub token: String,
-    pub seq: u64,
-    pub status: String,
-    pub info: String,
-    pub process: bool,
-    pub started: bool,
-    pub inputs: Vec<OcInput>,
-    pub conversions: Vec<OcConversion>,
-    pub outputs: Vec<OcOutput>,
-    pub errors: Vec<Value>,
-    pub warnings: Vec<Value>,
-    pub callback: String,
-    pub notify_status: bool,
-    pub fail_on_input_error: bool,
-    pub fail_on_conversion_error: bool,
-    pub download_passwords: Vec<String>,
-    pub history: Vec<(String, String, String)>,
-    pub created_at: String,
-    pub modified_at: String,
-}
-
-/// A file stored at ConvertAPI: an upload or a result.
-#[derive(Clone, Debug)]
-pub(crate) struct CaFile {
-    pub id: String,
-    pub name: String,
-    pub bytes: Bytes,
-}
-
-/// Where a ConvertAPI job was submitted, which is where it must be polled.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum CaRoute {
-    /// `/async/convert`, `/async/job/{id}`.
-    Current,
-    /// `?Async=true`, `/job/{id}`, and semi-async jobs.
-    Legacy,
-}
-
-/// A ConvertAPI job.
-#[derive(Clone, Debug)]
-pub(crate) enum CaState {
-    Running,
-    Done(Value),
-    Failed(u16, Value),
-}
-
-/// A ConvertAPI job.
-#[derive(Clone, Debug)]
-pub(crate) struct CaJob {
-    pub route: CaRoute,
-    pub state: CaState,
-    pub polling: bool,
-}
-
-/// A file a CloudConvert task holds: an import's input or a conversion's result.
-#[derive(Clone, Debug)]
-pub(crate) struct CcFile {
-    pub filename: String,
-    pub bytes: Bytes,
-    pub content_type: String,
-}
-
-/// A task of a CloudConvert job.
-#[derive(Clone, Debug)]
-pub(crate) struct CcTask {
-    pub id: String,
-    pub name: String,
-    pub operation: String,
-    pub status: String,
-    pub message: Option<String>,
-    pub code: Option<String>,
-    pub credits: Option<u64>,
-    /// The task as the create body gave it.
-    pub payload: Value,
-    /// The names of the tasks it takes its files from.
-    pub inputs: Vec<String>,
-    pub files: Vec<CcFile>,
-    /// An `import/upload` task's form, until its file arrives.
-    pub form: Option<Value>,
-    pub started_at: Option<String>,
-    pub ended_at: Option<String>,
-}
-
-/// A CloudConvert job: its tasks in the create body's order.
-#[derive(Clone, Debug)]
-pub(crate) struct CcJob {
-    pub id: String,
-    pub tag: Option<String>,
-    pub status: String,
-    pub webhook_url: Option<String>,
-    pub seq: u64,
-    pub created_at: String,
-    pub started_at: Option<String>,
-    pub ended_at: Option<String>,
-    pub tasks: Vec<CcTask>,
 }
 
 /// When a job ended at the emulated vendor and how often its status was asked for: what a

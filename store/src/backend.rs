@@ -15,46 +15,45 @@ use sqlx::sqlite::{
 static SQLITE: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
 static POSTGRES: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
 
+/// Evaluates `$body` with `$pool` bound to this store's pool, whichever backend it is: the body
+/// is written once and compiled for each (their pools are different types).
+macro_rules! on_backend {
+    ($store:expr, |$pool:ident| $body:expr) => {
+        match &$store.backend {
+            $crate::backend::Backend::Sqlite($pool) => $body,
+            $crate::backend::Backend::Postgres($pool) => $body,
+        }
+    };
+}
+
 /// Runs one statement on whichever backend, with the same SQL (`$1`… placeholders, which both
 /// take) and binds; evaluates to the rows affected.
 macro_rules! execute {
     ($store:expr, $sql:expr $(, $arg:expr)* $(,)?) => {{
         $store.writes.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        match &$store.backend {
-            $crate::backend::Backend::Sqlite(pool) => sqlx::query($sql)$(.bind($arg))*.execute(pool).await.map(|r| r.rows_affected()),
-            $crate::backend::Backend::Postgres(pool) => sqlx::query($sql)$(.bind($arg))*.execute(pool).await.map(|r| r.rows_affected()),
-        }
+        on_backend!($store, |pool| {
+            sqlx::query($sql)$(.bind($arg))*.execute(pool).await.map(|r| r.rows_affected())
+        })
     }};
 }
 
 /// Runs `$body` in one transaction, `$tx`, on whichever backend, and commits: one sync to disk
-/// for all its statements. The body is written once and compiled for each backend; its
-/// statements run on `&mut *$tx` and leave with `?` on a database error, which rolls back.
+/// for all its statements. Its statements run on `&mut *$tx` and leave with `?` on a database
+/// error, which rolls back.
 macro_rules! in_transaction {
     ($store:expr, |$tx:ident| $body:expr) => {{
         $store
             .writes
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        match &$store.backend {
-            $crate::backend::Backend::Sqlite(pool) => {
-                async {
-                    let mut $tx = pool.begin().await?;
-                    let out = $body;
-                    $tx.commit().await?;
-                    Ok::<_, sqlx::Error>(out)
-                }
-                .await
+        on_backend!($store, |pool| {
+            async {
+                let mut $tx = pool.begin().await?;
+                let out = $body;
+                $tx.commit().await?;
+                Ok::<_, sqlx::Error>(out)
             }
-            $crate::backend::Backend::Postgres(pool) => {
-                async {
-                    let mut $tx = pool.begin().await?;
-                    let out = $body;
-                    $tx.commit().await?;
-                    Ok::<_, sqlx::Error>(out)
-                }
-                .await
-            }
-        }
+            .await
+        })
     }};
 }
 
@@ -70,10 +69,9 @@ macro_rules! transaction {
 /// Like [`execute!`], fetching rows of type `$row`.
 macro_rules! fetch {
     ($store:expr, $row:ty, $sql:expr $(, $arg:expr)* $(,)?) => {
-        match &$store.backend {
-            $crate::backend::Backend::Sqlite(pool) => sqlx::query_as::<_, $row>($sql)$(.bind($arg))*.fetch_all(pool).await,
-            $crate::backend::Backend::Postgres(pool) => sqlx::query_as::<_, $row>($sql)$(.bind($arg))*.fetch_all(pool).await,
-        }
+        on_backend!($store, |pool| {
+            sqlx::query_as::<_, $row>($sql)$(.bind($arg))*.fetch_all(pool).await
+        })
     };
 }
 

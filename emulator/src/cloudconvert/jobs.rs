@@ -12,10 +12,11 @@ use serde_json::{json, Value};
 use super::common::{enter, error, invalid, json_status, not_found, now, terminal, S};
 use super::objects::job_json;
 use super::processing::run;
+use super::records::CcJob;
 use super::tasks::tasks_of;
 use crate::faults::{self};
 use crate::query;
-use crate::state::{uuid, CcJob};
+use crate::state::uuid;
 
 pub(super) async fn create(
     State(shared): S,

@@ -13,7 +13,7 @@
 //! §3's tasks and §4's task endpoints in `tasks`, the task graph played to its end in `processing`,
 //! §6's webhooks in `callbacks`, the storage host's upload forms and export files in `uploads` and
 //! `downloads`, `/users/me` in `account`; `objects` renders jobs and tasks and `common` holds §1's
-//! authentication and §5's error bodies.
+//! authentication and §5's error bodies; `records` is what the emulator remembers of a job.
 
 mod account;
 mod callbacks;
@@ -22,6 +22,8 @@ mod downloads;
 mod jobs;
 mod objects;
 mod processing;
+
+pub(crate) mod records;
 mod tasks;
 mod uploads;
 

@@ -6,7 +6,8 @@ use md5::{Digest, Md5};
 use serde_json::{json, Value};
 use sha2::Sha256;
 
-use crate::state::{CcJob, CcTask, Shared};
+use super::records::{CcJob, CcTask};
+use crate::state::Shared;
 
 pub(super) fn storage_base(shared: &Shared) -> String {
     shared

@@ -13,8 +13,9 @@ use serde_json::{json, Map, Value};
 use super::callbacks::deliver;
 use super::common::{now, terminal};
 use super::objects::job_json;
+use super::records::{CcFile, CcTask};
 use crate::engine::Refusal;
-use crate::state::{fetch, CcFile, CcTask, Shared};
+use crate::state::{fetch, Shared};
 
 /// Changes task `name` of job `id` with `f` (nothing when the job was deleted meanwhile).
 fn edit_task(shared: &Shared, id: &str, name: &str, f: impl FnOnce(&mut CcTask)) {

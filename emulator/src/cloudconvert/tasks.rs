@@ -12,8 +12,9 @@ use serde_json::{json, Value};
 
 use super::common::{enter, error, invalid, json_status, terminal, S};
 use super::objects::{form_signature, storage_base, task_by_id};
+use super::records::CcTask;
 use crate::faults::{self};
-use crate::state::{uuid, CcTask, Shared};
+use crate::state::{uuid, Shared};
 
 /// The operations the emulator runs; anything else is refused at create.
 const OPERATIONS: &[&str] = &[

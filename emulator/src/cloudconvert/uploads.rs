@@ -11,8 +11,8 @@ use md5::{Digest, Md5};
 
 use super::common::{now, s3_error, S};
 use super::objects::storage_base;
+use super::records::CcFile;
 use crate::faults::{self};
-use crate::state::CcFile;
 use crate::MAX_BODY;
 
 /// The storage's form POST: every field the form gave, then `file` last; 201 with S3's XML.

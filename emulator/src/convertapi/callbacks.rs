@@ -1,13 +1,14 @@
-//! The WebHook (`../shared/reference/convertapi.md` §7), called once an async job ends: the
-//! legacy route's `GET <url>?JobId=`, the current route's `POST <url>` `{"JobId"}`.
+//! The WebHook (`../shared/reference/convertapi.md` §7), called once an async job ends: the legacy
+//! route's `GET <url>?JobId=`, the current route's `POST <url>` `{"JobId"}`.
 
 use std::time::Duration;
 
 use axum::http::header;
 use serde_json::json;
 
+use super::records::CaRoute;
 use crate::faults::Fault;
-use crate::state::{simple_id, CaRoute, Shared};
+use crate::state::{simple_id, Shared};
 
 /// The WebHook: legacy `GET <url>?JobId=`, current `POST <url>` `{"JobId"}`; unsigned.
 pub(super) async fn call_back(shared: &Shared, url: &str, job: &str, route: CaRoute) {

@@ -15,8 +15,9 @@ use super::api::{
     authorize, base, error, extension, invalid_parameter, is_current_id, is_uuid, json_status, S,
 };
 use super::callbacks::call_back;
+use super::records::{CaFile, CaJob, CaRoute, CaState};
 use crate::faults::{self, Fault};
-use crate::state::{simple_id, CaFile, CaJob, CaRoute, CaState, Shared};
+use crate::state::{simple_id, Shared};
 use crate::{query, MAX_BODY};
 
 /// A convert request's parameters and inline files, from the query, a url-encoded form or a

@@ -9,8 +9,9 @@ use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 
 use super::api::{authorize, error, json_status, S};
+use super::records::{CaRoute, CaState};
 use crate::faults::{self, Fault};
-use crate::state::{CaRoute, CaState, Shared};
+use crate::state::Shared;
 
 pub(super) async fn poll_legacy(
     State(shared): S,

@@ -5,7 +5,8 @@
 //! Laid out as the reference is: [`router`] lists the routes; §2's authentication and §4's error
 //! bodies are in `api`, §3's convert (sync, semi-async and the async submit of §7) in `convert`,
 //! §5's upload in `uploads`, §7's polls and deletes of a job in `jobs`, its WebHook in `callbacks`,
-//! the stored results under `/d/` in `downloads`, §6's account and metadata in `account`.
+//! the stored results under `/d/` in `downloads`, §6's account and metadata in `account`. `records`
+//! is what the emulator remembers (stored files, async jobs).
 
 mod account;
 mod api;
@@ -13,6 +14,8 @@ mod callbacks;
 mod convert;
 mod downloads;
 mod jobs;
+
+pub(crate) mod records;
 mod uploads;
 
 use std::sync::Arc;

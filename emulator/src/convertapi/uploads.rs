@@ -8,9 +8,10 @@ use axum::response::Response;
 use serde_json::json;
 
 use super::api::{authorize, base, error, extension, json_status, S};
+use super::records::CaFile;
 use crate::faults::{self};
 use crate::query;
-use crate::state::{simple_id, CaFile};
+use crate::state::simple_id;
 
 /// The file name of a raw upload: `filename*=UTF-8''…`, else `filename="…"`, else `?filename=`.
 fn upload_name(uri: &Uri, headers: &HeaderMap) -> Option<String> {

@@ -10,8 +10,9 @@ use serde_json::Value;
 use super::api::{control, error, json_status, object, parse_body, Json, S};
 use super::edits::{edit, remove_part, set_status, staged_only, staged_status, with_job};
 use super::objects::conversion_json;
+use super::records::OcConversion;
 use crate::faults::{self};
-use crate::state::{uuid, OcConversion, Shared};
+use crate::state::{uuid, Shared};
 
 /// The vendor's category of a target: raster formats are `image`, the rest `document`.
 pub(super) fn category_of(target: &str) -> &'static str {

@@ -7,7 +7,8 @@ use axum::response::{IntoResponse, Response};
 
 use super::api::error;
 use super::objects::info;
-use crate::state::{now, OcJob, Shared};
+use super::records::OcJob;
+use crate::state::{now, Shared};
 
 pub(super) fn set_status(job: &mut OcJob, status: &str) {
     job.status = status.to_owned();

@@ -11,8 +11,9 @@ use serde_json::Value;
 use super::api::{control, error, json_status, object, parse_body, Json, S};
 use super::edits::{edit, remove_part, set_status, staged_only, staged_status, with_job};
 use super::objects::input_json;
+use super::records::OcInput;
 use crate::faults::{self};
-use crate::state::{now, uuid, OcInput};
+use crate::state::{now, uuid};
 
 fn filename_of_url(url: &str) -> String {
     url::Url::parse(url)

@@ -14,9 +14,10 @@ use super::edits::{edit, set_status, staged_status, with_job};
 use super::inputs::parse_input;
 use super::objects::{info, job_json};
 use super::processing::begin;
+use super::records::OcJob;
 use crate::faults::{self};
 use crate::query;
-use crate::state::{now, uuid, OcJob};
+use crate::state::{now, uuid};
 
 fn apply_settings(job: &mut OcJob, body: &Value) -> Result<(), Response> {
     if let Some(cb) = body.get("callback") {

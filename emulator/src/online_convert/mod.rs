@@ -7,7 +7,7 @@
 //! `/statuses` and `/conversions`), §5's upload server in `uploads`, §4.4's output URIs in
 //! `downloads`, §9's callbacks in `callbacks`. `objects` renders §4's objects, `api` holds §2's
 //! headers and §4.6's error body, `edits` changes a job under the lock, `processing` plays a job
-//! from `incomplete` to its end.
+//! from `incomplete` to its end, `records` is what the emulator remembers of a job.
 
 mod api;
 mod callbacks;
@@ -20,6 +20,8 @@ mod jobs;
 mod objects;
 mod outputs;
 mod processing;
+
+pub(crate) mod records;
 mod uploads;
 
 use std::sync::Arc;

@@ -5,7 +5,8 @@ use md5::{Digest, Md5};
 use serde_json::{json, Value};
 
 use super::api::server;
-use crate::state::{OcConversion, OcInput, OcJob, OcOutput, Shared};
+use super::records::{OcConversion, OcInput, OcJob, OcOutput};
+use crate::state::Shared;
 
 pub(super) fn input_json(input: &OcInput) -> Value {
     let mut json = json!({

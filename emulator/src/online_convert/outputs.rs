@@ -10,8 +10,8 @@ use serde_json::Value;
 use super::api::{control, error, parse_body, Json, S};
 use super::edits::{edit, with_job};
 use super::objects::output_json;
+use super::records::OcOutput;
 use crate::query;
-use crate::state::OcOutput;
 
 pub(super) async fn outputs(
     State(shared): S,

@@ -7,8 +7,9 @@ use serde_json::json;
 
 use super::callbacks::notify;
 use super::edits::set_status;
+use super::records::{OcConversion, OcInput, OcOutput};
 use crate::faults::Fault;
-use crate::state::{fetch, now, uuid, OcConversion, OcInput, OcOutput, Shared};
+use crate::state::{fetch, now, uuid, Shared};
 
 /// Marks a job started and runs it in the background.
 pub(super) fn begin(shared: &Arc<Shared>, id: &str, fault: Option<&Fault>) {

@@ -11,8 +11,9 @@ use super::api::{api_key, error, job_token, json_status, parse_body, S};
 use super::edits::{edit, set_status, staged_only, staged_status, with_job};
 use super::inputs::decode_base64;
 use super::objects::input_json;
+use super::records::OcInput;
 use crate::faults::{self};
-use crate::state::{now, uuid, OcInput, Shared};
+use crate::state::{now, uuid, Shared};
 
 /// The upload server takes the job token and never the account key.
 fn upload_auth(shared: &Shared, op: &str, id: &str, headers: &HeaderMap) -> Result<(), Response> {
