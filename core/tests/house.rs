@@ -362,6 +362,35 @@ fn no_new_circle_of_files_inside_a_crate() {
     );
 }
 
+/// The reader leaves out everything from `#[cfg(test)]` on: that holds while an inline test
+/// module is a file's last item, which this checks.
+#[test]
+fn inline_test_modules_close_their_files() {
+    let mut found = Vec::new();
+    for (name, dir) in crates() {
+        let mut sources = BTreeMap::new();
+        source_files(&dir.join("src"), &dir.join("src"), &mut sources);
+        for (module, source) in sources {
+            let Some((_, tests)) = source.split_once("#[cfg(test)]") else {
+                continue;
+            };
+            // Inside the module every line is indented; its closing brace is the last line.
+            let top_level: Vec<&str> = tests
+                .lines()
+                .skip(1)
+                .filter(|l| !l.is_empty() && !l.starts_with([' ', '\t']))
+                .collect();
+            if top_level.len() != 2 || !top_level[0].starts_with("mod ") || top_level[1] != "}" {
+                found.push(format!("{name}: {module}"));
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "code after an inline test module, which the house reader would not see: {found:?}"
+    );
+}
+
 #[test]
 fn the_model_is_data_under_the_transport() {
     let core = root().join("core").join("src");
