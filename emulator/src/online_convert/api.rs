@@ -35,6 +35,14 @@ pub(super) fn json_status(status: StatusCode, value: Value) -> Response {
     (status, Json(value)).into_response()
 }
 
+/// A rendered object as a 200, or the refusal made on the way.
+pub(super) fn answer(outcome: Result<Value, Response>) -> Response {
+    match outcome {
+        Ok(v) => Json(v).into_response(),
+        Err(r) => r,
+    }
+}
+
 /// The vendor's error body: `{"code", "message"}`.
 pub(super) fn error(status: StatusCode, code: u32, message: &str) -> Response {
     json_status(status, json!({"code": code, "message": message}))

@@ -7,8 +7,8 @@ use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 
-use super::api::{control, error, json_status, object, parse_body, Json, S};
-use super::edits::{edit, remove_part, set_status, staged_only, staged_status, with_job};
+use super::api::{answer, control, error, json_status, object, parse_body, Json, S};
+use super::edits::{edit, one_part, remove_part, set_status, staged_only, staged_status, with_job};
 use super::objects::conversion_json;
 use super::records::OcConversion;
 use crate::faults::{self};
@@ -104,16 +104,12 @@ pub(super) async fn one_conversion(
     headers: HeaderMap,
 ) -> Response {
     control!(shared, "oc.poll", uri, headers);
-    match with_job(&shared, &id, |job| {
+    one_part(&shared, &id, "The conversion does not exist", |job| {
         job.conversions
             .iter()
             .find(|c| c.id == cid)
             .map(conversion_json)
-    }) {
-        Ok(Some(v)) => Json(v).into_response(),
-        Ok(None) => error(StatusCode::NOT_FOUND, 404, "The conversion does not exist"),
-        Err(r) => r,
-    }
+    })
 }
 
 /// `PATCH /jobs/{id}/conversions/{cid}`: `{"options", "metadata"}`.
@@ -143,10 +139,7 @@ pub(super) async fn patch_conversion(
         c.metadata.extend(object(&body["metadata"]));
         Ok(conversion_json(c))
     });
-    match outcome {
-        Ok(v) => Json(v).into_response(),
-        Err(r) => r,
-    }
+    answer(outcome)
 }
 
 pub(super) async fn delete_conversion(

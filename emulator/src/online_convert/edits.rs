@@ -4,8 +4,9 @@
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use serde_json::Value;
 
-use super::api::error;
+use super::api::{error, Json};
 use super::objects::info;
 use super::records::OcJob;
 use crate::state::{now, Shared};
@@ -35,6 +36,21 @@ pub(super) fn edit<T>(
     f: impl FnOnce(&mut OcJob) -> Result<T, Response>,
 ) -> Result<T, Response> {
     with_job(shared, id, f)?
+}
+
+/// One part of job `id` (an input, a conversion, an output), rendered by `find`; the vendor's 404
+/// saying `missing` when `find` finds none, or the job's 404.
+pub(super) fn one_part(
+    shared: &Shared,
+    id: &str,
+    missing: &str,
+    find: impl FnOnce(&mut OcJob) -> Option<Value>,
+) -> Response {
+    match with_job(shared, id, find) {
+        Ok(Some(v)) => Json(v).into_response(),
+        Ok(None) => error(StatusCode::NOT_FOUND, 404, missing),
+        Err(r) => r,
+    }
 }
 
 /// A job by id, rendered, or the vendor's 404.

@@ -8,8 +8,8 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use serde_json::Value;
 
-use super::api::{control, error, json_status, object, parse_body, Json, S};
-use super::edits::{edit, remove_part, set_status, staged_only, staged_status, with_job};
+use super::api::{answer, control, error, json_status, object, parse_body, Json, S};
+use super::edits::{edit, one_part, remove_part, set_status, staged_only, staged_status, with_job};
 use super::objects::input_json;
 use super::records::OcInput;
 use crate::faults::{self};
@@ -176,13 +176,9 @@ pub(super) async fn one_input(
     headers: HeaderMap,
 ) -> Response {
     control!(shared, "oc.poll", uri, headers);
-    match with_job(&shared, &id, |job| {
+    one_part(&shared, &id, "The input does not exist", |job| {
         job.inputs.iter().find(|i| i.id == fid).map(input_json)
-    }) {
-        Ok(Some(v)) => Json(v).into_response(),
-        Ok(None) => error(StatusCode::NOT_FOUND, 404, "The input does not exist"),
-        Err(r) => r,
-    }
+    })
 }
 
 /// `PATCH /jobs/{id}/input/{fid}`: only `credentials.decrypt_password`, only before the start.
@@ -210,10 +206,7 @@ pub(super) async fn patch_input(
         }
         Ok(input_json(input))
     });
-    match outcome {
-        Ok(v) => Json(v).into_response(),
-        Err(r) => r,
-    }
+    answer(outcome)
 }
 
 pub(super) async fn delete_input(

@@ -8,7 +8,9 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use serde_json::{json, Value};
 
-use super::api::{authorize, bool_field, control, error, json_status, parse_body, Json, PAGE, S};
+use super::api::{
+    answer, authorize, bool_field, control, error, json_status, parse_body, Json, PAGE, S,
+};
 use super::conversions::parse_conversion;
 use super::edits::{edit, set_status, staged_status, with_job};
 use super::inputs::parse_input;
@@ -161,10 +163,7 @@ pub(super) async fn read(
         return r;
     }
     shared.polled(&id);
-    let response = match with_job(&shared, &id, |job| job_json(&shared, job)) {
-        Ok(v) => Json(v).into_response(),
-        Err(r) => r,
-    };
+    let response = answer(with_job(&shared, &id, |job| job_json(&shared, job)));
     faults::after(fault.as_ref(), response)
 }
 
@@ -211,10 +210,7 @@ pub(super) async fn update(
     if starting {
         begin(&shared, &id, fault.as_ref());
     }
-    let response = match with_job(&shared, &id, |job| job_json(&shared, job)) {
-        Ok(v) => Json(v).into_response(),
-        Err(r) => r,
-    };
+    let response = answer(with_job(&shared, &id, |job| job_json(&shared, job)));
     faults::after(fault.as_ref(), response)
 }
 

@@ -7,8 +7,8 @@ use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 
-use super::api::{control, error, parse_body, Json, S};
-use super::edits::{edit, with_job};
+use super::api::{answer, control, error, parse_body, Json, S};
+use super::edits::{edit, one_part, with_job};
 use super::objects::output_json;
 use super::records::OcOutput;
 use crate::query;
@@ -95,16 +95,12 @@ pub(super) async fn one_output(
     headers: HeaderMap,
 ) -> Response {
     control!(shared, "oc.poll", uri, headers);
-    match with_job(&shared, &id, |job| {
+    one_part(&shared, &id, "The output does not exist", |job| {
         job.outputs
             .iter()
             .find(|o| o.id == oid)
             .map(|o| output_json(&shared, o))
-    }) {
-        Ok(Some(v)) => Json(v).into_response(),
-        Ok(None) => error(StatusCode::NOT_FOUND, 404, "The output does not exist"),
-        Err(r) => r,
-    }
+    })
 }
 
 /// `PATCH /jobs/{id}/output/{oid}`: `{"filename", "download_password"}`.
@@ -129,8 +125,5 @@ pub(super) async fn patch_output(
         change_output(output, &body)?;
         Ok(output_json(&shared, output))
     });
-    match outcome {
-        Ok(v) => Json(v).into_response(),
-        Err(r) => r,
-    }
+    answer(outcome)
 }
