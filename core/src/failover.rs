@@ -2,7 +2,7 @@
 //! when a vendor is down, throttled, out of credits or rejects our credentials, and send
 //! everything about a job back to the member that owns it.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::fmt;
 use std::str::FromStr;
 use std::sync::{Arc, Mutex};
@@ -16,6 +16,7 @@ use crate::error::{Attempt, Error, ErrorKind, Operation, Result};
 use crate::model::{Job, JobHandle, JobRequest, Output, WebhookEvent, WebhookRequest};
 use crate::poll::PollPolicy;
 use crate::provider::{ByteStream, ConversionProvider, ProviderExt};
+use crate::seen::Seen;
 use crate::shared::CooldownBoard;
 use crate::spend::{Budget, MemoryLedger, Reserved, SpendLedger};
 
@@ -88,8 +89,8 @@ fn conversion_pairs(request: &JobRequest) -> Vec<(String, String)> {
 #[derive(Default)]
 struct Learned {
     by_conversion: HashMap<(String, String), (f64, u64)>,
-    /// Jobs already counted (a completed job polled again counts once); cleared when large.
-    counted: HashSet<String>,
+    /// Jobs already counted (a completed job polled again counts once).
+    counted: Seen<String, 10_000>,
 }
 
 impl Learned {
@@ -323,7 +324,7 @@ impl FailoverBuilder {
                 .ledger
                 .unwrap_or_else(|| Arc::new(MemoryLedger::default())),
             quota_cooldown: self.quota_cooldown,
-            settled: Mutex::new(HashSet::new()),
+            settled: Mutex::default(),
         })
     }
 }
@@ -360,7 +361,7 @@ pub struct Failover {
     ledger: Arc<dyn SpendLedger>,
     quota_cooldown: Duration,
     /// Reservations this router settled lately (a job polled again settles nothing).
-    settled: Mutex<HashSet<String>>,
+    settled: Mutex<Seen<String, 10_000>>,
 }
 
 /// What a budget said about a member before a submit.
@@ -442,16 +443,11 @@ impl Failover {
             None if job.status == crate::model::JobStatus::Completed => return,
             None => 0,
         };
-        {
-            let mut settled = self.settled.lock().unwrap_or_else(|p| p.into_inner());
-            // Bounded: a ledger settles a reservation once anyway, this only spares it the
-            // writes of jobs polled again.
-            if settled.len() > 10_000 {
-                settled.clear();
-            }
-            if !settled.insert(id.clone()) {
-                return;
-            }
+        // A ledger settles a reservation once anyway: this only spares it the writes of jobs
+        // polled again.
+        let first = (self.settled.lock().unwrap_or_else(|p| p.into_inner())).first(id.clone());
+        if !first {
+            return;
         }
         if let Err(e) = self.ledger.settle(id, actual).await {
             tracing::warn!(reservation = %id, error = %e, "failover: a budget reservation could not be settled; its estimate stays held");
@@ -511,10 +507,7 @@ impl Failover {
             return;
         }
         let mut learned = member.learned();
-        if learned.counted.len() > 10_000 {
-            learned.counted.clear();
-        }
-        if !learned.counted.insert(job.handle.id.clone()) {
+        if !learned.counted.first(job.handle.id.clone()) {
             return;
         }
         // A job of several conversions is taken to cost the same for each.

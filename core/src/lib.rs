@@ -43,6 +43,7 @@ pub mod reader;
 pub mod receiver;
 pub mod redact;
 pub mod secret;
+mod seen;
 pub mod shared;
 pub mod spend;
 pub mod status;

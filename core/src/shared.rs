@@ -2,7 +2,6 @@
 //! `multiconvert-store` crate: SQLite or PostgreSQL) implements them, and one process alone can
 //! use the in-memory defaults.
 
-use std::collections::HashSet;
 use std::fmt;
 use std::sync::Mutex;
 use std::time::SystemTime;
@@ -10,6 +9,7 @@ use std::time::SystemTime;
 use async_trait::async_trait;
 
 use crate::error::Result;
+use crate::seen::Seen;
 
 /// Webhook deliveries seen, by (provider instance, job id, status), so a delivery is acted on
 /// once however many receivers get it.
@@ -34,29 +34,25 @@ pub trait CooldownBoard: Send + Sync + fmt::Debug {
 /// wrapper that puts it in scope.
 pub use crate::journal::SubmitJournal;
 
-/// A [`DeliveryLog`] in this process's memory, bounded (the oldest half is forgotten when full).
+/// A [`DeliveryLog`] in this process's memory, bounded (everything is forgotten past 100 000
+/// deliveries: a redelivery after that is acted on again).
 #[derive(Debug, Default)]
 pub struct MemoryDeliveryLog {
-    seen: Mutex<HashSet<(String, String, String)>>,
+    seen: Mutex<Seen<(String, String, String), 100_000>>,
 }
-
-const MAX_REMEMBERED: usize = 100_000;
 
 #[async_trait]
 impl DeliveryLog for MemoryDeliveryLog {
     async fn first_delivery(&self, provider: &str, job_id: &str, status: &str) -> Result<bool> {
         let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
-        if seen.len() >= MAX_REMEMBERED {
-            seen.clear();
-        }
-        Ok(seen.insert((provider.to_owned(), job_id.to_owned(), status.to_owned())))
+        Ok(seen.first((provider.to_owned(), job_id.to_owned(), status.to_owned())))
     }
 
     async fn forget_delivery(&self, provider: &str, job_id: &str, status: &str) -> Result<()> {
         self.seen
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .remove(&(provider.to_owned(), job_id.to_owned(), status.to_owned()));
+            .forget(&(provider.to_owned(), job_id.to_owned(), status.to_owned()));
         Ok(())
     }
 }
