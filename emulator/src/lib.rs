@@ -240,18 +240,38 @@ impl Emulator {
             .route("/__emulator/state", get(state_view))
             .route("/__emulator/faults", axum::routing::post(add_faults))
             .with_state(shared.clone());
-        let limit =
-            |router, vendor| limit::limited(router, shared.clone(), vendor, config.rate_limit);
+        let limit = |router, vendor, throttled| {
+            limit::limited(router, shared.clone(), vendor, config.rate_limit, throttled)
+        };
         let oc = Router::new()
-            .nest("/v2", limit(online_convert::router(shared.clone()), "oc"))
+            .nest(
+                "/v2",
+                limit(
+                    online_convert::router(shared.clone()),
+                    "oc",
+                    online_convert::throttled,
+                ),
+            )
             .merge(admin.clone());
         // CloudConvert announces its limit on the API host only.
         let cc = Router::new()
-            .nest("/v2", limit(cloudconvert::api(shared.clone()), "cc"))
+            .nest(
+                "/v2",
+                limit(
+                    cloudconvert::api(shared.clone()),
+                    "cc",
+                    cloudconvert::throttled,
+                ),
+            )
             .nest("/sync/v2", cloudconvert::sync(shared.clone()))
             .nest("/storage", cloudconvert::storage(shared.clone()))
             .merge(admin.clone());
-        let ca = limit(convertapi::router(shared.clone()), "ca").merge(admin);
+        let ca = limit(
+            convertapi::router(shared.clone()),
+            "ca",
+            convertapi::throttled,
+        )
+        .merge(admin);
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let serve = |listener: tokio::net::TcpListener, app: Router| {
             let mut stopped = stopped.clone();

@@ -28,6 +28,20 @@ pub(super) fn json_status(status: StatusCode, value: Value) -> Response {
 }
 
 /// The vendor's error body: `{"message", "code"}`.
+/// The answer to a request past the account's limit: a `429`; its body and `Retry-After` are
+/// unverified (CloudConvert's API is Laravel's, whose throttle answers like this).
+pub(crate) fn throttled() -> Response {
+    (
+        StatusCode::TOO_MANY_REQUESTS,
+        [
+            (header::CONTENT_TYPE, "application/json"),
+            (header::RETRY_AFTER, "1"),
+        ],
+        r#"{"message":"Too Many Attempts.","code":"TOO_MANY_REQUESTS"}"#,
+    )
+        .into_response()
+}
+
 pub(super) fn error(status: StatusCode, code: &str, message: &str) -> Response {
     json_status(status, json!({"message": message, "code": code}))
 }

@@ -27,6 +27,8 @@ pub(crate) mod records;
 mod tasks;
 mod uploads;
 
+pub(crate) use common::throttled;
+
 use std::sync::Arc;
 
 use axum::http::StatusCode;

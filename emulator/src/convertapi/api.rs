@@ -24,6 +24,17 @@ pub(super) fn json_status(status: StatusCode, value: Value) -> Response {
 }
 
 /// The vendor's error body: `{"Code", "Message"}`.
+/// The answer to a request past the account's limit: ConvertAPI documents a `503` "Retry is
+/// available after a few seconds", without `Retry-After`.
+pub(crate) fn throttled() -> Response {
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        [(header::CONTENT_TYPE, "application/json")],
+        r#"{"Message":"Retry is available after a few seconds."}"#,
+    )
+        .into_response()
+}
+
 pub(super) fn error(status: StatusCode, code: u32, message: &str) -> Response {
     json_status(status, json!({"Code": code, "Message": message}))
 }

@@ -18,6 +18,8 @@ mod jobs;
 pub(crate) mod records;
 mod uploads;
 
+pub(crate) use api::throttled;
+
 use std::sync::Arc;
 
 use axum::http::StatusCode;

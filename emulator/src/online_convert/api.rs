@@ -43,6 +43,20 @@ pub(super) fn answer(outcome: Result<Value, Response>) -> Response {
     }
 }
 
+/// The answer to a request past the account's limit: online-convert documents a `429` ("back
+/// off and retry"; its `Retry-After` is unverified).
+pub(crate) fn throttled() -> Response {
+    (
+        StatusCode::TOO_MANY_REQUESTS,
+        [
+            (header::CONTENT_TYPE, "application/json"),
+            (header::RETRY_AFTER, "1"),
+        ],
+        r#"{"code":429,"message":"Too many requests: back off and retry."}"#,
+    )
+        .into_response()
+}
+
 /// The vendor's error body: `{"code", "message"}`.
 pub(super) fn error(status: StatusCode, code: u32, message: &str) -> Response {
     json_status(status, json!({"code": code, "message": message}))

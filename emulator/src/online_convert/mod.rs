@@ -24,6 +24,8 @@ mod processing;
 pub(crate) mod records;
 mod uploads;
 
+pub(crate) use api::throttled;
+
 use std::sync::Arc;
 
 use axum::http::StatusCode;
